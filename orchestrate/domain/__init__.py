@@ -1,0 +1,1 @@
+"""The domain layer: statuses, events, errors and the run-state reducer (stdlib only)."""

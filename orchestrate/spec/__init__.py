@@ -1,0 +1,1 @@
+"""Pipeline definitions: YAML + JSON Schema → frozen typed model (DESIGN §2)."""
