@@ -1,11 +1,11 @@
 """User errors. A stage failure is an outcome, not an exception; only these and bugs raise.
 
-    OrchestrateError            a user mistake: one line, a hint, exit 2
-    ├── SpecError               an invalid pipeline definition (one or more SpecIssue)
-    ├── UsageError              a bad argument or option value
-    ├── NotFoundError           an unknown pipeline, run, stage or file
-    ├── WorkspaceError          no workspace, or a broken orchestrate.yaml
-    └── FeatureNotAvailable     valid language that this version cannot run yet
+OrchestrateError            a user mistake: one line, a hint, exit 2
+├── SpecError               an invalid pipeline definition (one or more SpecIssue)
+├── UsageError              a bad argument or option value
+├── NotFoundError           an unknown pipeline, run, stage or file
+├── WorkspaceError          no workspace, or a broken orchestrate.yaml
+└── FeatureNotAvailable     valid language that this version cannot run yet
 """
 
 from __future__ import annotations

@@ -1,0 +1,154 @@
+"""Real subprocesses for stages: own session, output straight to the log file.
+
+``posix_spawn`` (vfork under the hood) with file actions hands the log file to
+the child as stdout and stderr, so output never passes through this process and
+memory stays flat however much a stage prints. Exit is awaited on a pidfd, so
+waiting costs no thread. Cancellation sends SIGTERM to the whole process group,
+waits ``grace`` seconds, then SIGKILL.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import anyio
+
+# Characters that need a shell. Without any, a command is exec'd directly, as make does.
+_SHELL_META = frozenset("|&;<>()$`\\\"'*?[]#~=%!{}\n\t")
+_SHELL_WORDS = frozenset(
+    {
+        "cd",
+        "exit",
+        "export",
+        "set",
+        "unset",
+        "source",
+        ".",
+        "eval",
+        "exec",
+        "alias",
+        "ulimit",
+        "umask",
+        "wait",
+        "trap",
+        "read",
+        "shift",
+        "return",
+        "if",
+        "for",
+        "while",
+        "case",
+        "until",
+        "function",
+        "!",
+        "readonly",
+        "local",
+        "type",
+        "command",
+        "hash",
+        "times",
+        "getopts",
+        "break",
+        "continue",
+    }
+)
+_HAS_PIDFD = hasattr(os, "pidfd_open")
+
+
+def command_argv(command: str) -> list[str]:
+    """argv for a ``run:`` string: direct exec when it is a plain word list, else ``/bin/sh -c``."""
+    if command and not _SHELL_META.intersection(command):
+        words = command.split()
+        if words and words[0] not in _SHELL_WORDS:
+            return words
+    return ["/bin/sh", "-c", command]
+
+
+def display_argv(argv: Sequence[str]) -> str:
+    if len(argv) == 3 and argv[0] == "/bin/sh" and argv[1] == "-c":
+        return argv[2]
+    return shlex.join(argv)
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    exit_code: int  # negative: killed by that signal
+    error: str | None = None
+
+
+def _spawn(argv: Sequence[str], env: Mapping[str, str], log_path: str) -> int:
+    # Stages run in the run process's working directory (the CLI moves to the workspace):
+    # posix_spawn cannot change directory before Python 3.13.
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 1, log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
+        (os.POSIX_SPAWN_DUP2, 1, 2),
+    ]
+    return os.posix_spawnp(argv[0], list(argv), dict(env), file_actions=actions, setsid=True)
+
+
+async def _wait_pid(pid: int) -> int:
+    """Wait for ``pid`` to exit and reap it; returns the exit code (negative for a signal)."""
+    if _HAS_PIDFD:
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:
+            fd = -1
+        if fd >= 0:
+            try:
+                await anyio.wait_readable(fd)
+            finally:
+                os.close(fd)
+            _, status = os.waitpid(pid, 0)
+            return os.waitstatus_to_exitcode(status)
+    while True:  # no pidfd (old kernel, macOS): poll with a short sleep
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        await anyio.sleep(0.01)
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+async def terminate(pid: int, grace: float) -> int:
+    """SIGTERM the process group, wait ``grace`` seconds, then SIGKILL it; returns the exit code."""
+    _signal_group(pid, signal.SIGTERM)
+    code: int | None = None
+    with anyio.move_on_after(grace):
+        code = await _wait_pid(pid)
+    if code is None:
+        _signal_group(pid, signal.SIGKILL)
+        code = await _wait_pid(pid)
+    _signal_group(pid, signal.SIGKILL)  # stragglers that ignored SIGTERM after the leader left
+    return code
+
+
+async def run_process(
+    argv: Sequence[str], env: Mapping[str, str], log_path: str, grace: float
+) -> ProcessResult:
+    """Run to completion. On cancellation the process group is terminated before re-raising."""
+    try:
+        pid = _spawn(argv, env, log_path)
+    except FileNotFoundError:
+        message = f"command not found: {argv[0]}"
+        with open(log_path, "a", encoding="utf-8") as log:
+            log.write(f"orchestrate: {message}\n")
+        return ProcessResult(127, message)
+    except PermissionError:
+        return ProcessResult(126, f"permission denied: {argv[0]}")
+    try:
+        code = await _wait_pid(pid)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await terminate(pid, grace)
+        raise
+    return ProcessResult(code)

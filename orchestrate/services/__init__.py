@@ -1,0 +1,1 @@
+"""Services: what commands do, wiring spec, graph, engine and store. No rendering, no argv parsing."""

@@ -1,0 +1,1 @@
+"""Rendering: the only layer that imports Rich. Pure functions of state, plus the live reporter."""

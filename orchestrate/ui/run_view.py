@@ -1,0 +1,126 @@
+"""How a run looks: one table for the live view and for ``pipeline status``, so they agree."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from orchestrate.domain.state import RunState, StageState
+from orchestrate.domain.status import RUN_TERMINAL, RunStatus, StageStatus
+
+STYLES: dict[str, str] = {
+    "pending": "dim",
+    "running": "bold cyan",
+    "waiting_approval": "bold magenta",
+    "succeeded": "bold green",
+    "failed": "bold red",
+    "cancelled": "yellow",
+    "skipped": "dim cyan",
+    "rolled_back": "bold yellow",
+}
+ICONS: dict[str, str] = {
+    "pending": "·",
+    "running": "▶",
+    "waiting_approval": "⏸",
+    "succeeded": "✔",
+    "failed": "✘",
+    "cancelled": "■",
+    "skipped": "↷",
+    "rolled_back": "↶",
+}
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 10:
+        return f"{seconds:.2f}s"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s" if secs else f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if minutes else f"{hours}h"
+
+
+def status_text(status: str, label: str | None = None) -> Text:
+    return Text(f"{ICONS.get(status, '?')} {label or status}", style=STYLES.get(status, ""))
+
+
+def _stage_label(stage: StageState, run_done: bool) -> str:
+    if stage.status is StageStatus.PENDING and run_done:
+        return "not started"
+    return stage.status.value
+
+
+def _detail(stage: StageState, last_line: str) -> str:
+    if stage.status is StageStatus.RUNNING:
+        return last_line
+    return stage.reason or ""
+
+
+def run_header(state: RunState, now: float) -> Text:
+    text = Text()
+    text.append(f"{state.pipeline} ", style="bold")
+    text.append(f"run {state.run_id}  ")
+    text.append_text(status_text(state.status.value))
+    duration = state.duration(now)
+    if duration is not None:
+        text.append(f"  {format_duration(duration)}")
+    if state.reason:
+        text.append(f"  ({state.reason})", style=STYLES.get(state.status.value, ""))
+    return text
+
+
+def stage_table(state: RunState, now: float, last_lines: Mapping[str, str] | None = None) -> Table:
+    last_lines = last_lines or {}
+    done = state.status in RUN_TERMINAL
+    table = Table(box=None, pad_edge=False, header_style="bold", expand=False)
+    table.add_column("stage", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("attempt", justify="right")
+    table.add_column("duration", justify="right", no_wrap=True)
+    table.add_column("detail", overflow="ellipsis", no_wrap=True, max_width=70)
+    for stage in state.stages.values():
+        table.add_row(
+            Text(stage.name),
+            status_text(stage.status.value, _stage_label(stage, done)),
+            str(stage.attempt) if stage.attempt else "",
+            format_duration(stage.duration(now)),
+            Text(_detail(stage, last_lines.get(stage.name, "")), style="dim"),
+        )
+    return table
+
+
+def counts(state: RunState) -> Text:
+    tally: dict[str, int] = {}
+    for stage in state.stages.values():
+        tally[stage.status.value] = tally.get(stage.status.value, 0) + 1
+    text = Text()
+    for status, n in sorted(tally.items()):
+        if text:
+            text.append("  ")
+        text.append(f"{n} {status}", style=STYLES.get(status, ""))
+    return text
+
+
+def run_view(
+    state: RunState, now: float | None = None, last_lines: Mapping[str, str] | None = None
+) -> RenderableType:
+    """The whole run: header, stage table, tally. A pure function of its arguments."""
+    at = time.time() if now is None else now
+    parts: list[RenderableType] = [run_header(state, at), stage_table(state, at, last_lines), counts(state)]
+    if state.status is RunStatus.FAILED or state.status is RunStatus.CANCELLED:
+        logs = [
+            f"  {s.name}: {s.attempts[-1].log_path}"
+            for s in state.stages.values()
+            if s.status is StageStatus.FAILED and s.attempts
+        ]
+        if logs:
+            parts.append(Text("logs of failed stages:\n" + "\n".join(logs), style="dim"))
+    return Group(*parts)
