@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orchestrate.domain.errors import UsageError
 from orchestrate.domain.events import EventSink, FanOut
@@ -16,6 +17,9 @@ from orchestrate.engine.scheduler import RunConfig, RunResult, Scheduler
 from orchestrate.services.definitions import check_runnable, display_path, find_definition, load_cached
 from orchestrate.settings import Settings, max_parallel_for
 from orchestrate.spec.model import PipelineSpec
+
+if TYPE_CHECKING:
+    from orchestrate.store import Store
 
 
 def parse_vars(pairs: list[str]) -> dict[str, str]:
@@ -53,7 +57,7 @@ def prepare(
     overrides: Mapping[str, str],
     max_parallel: int | None,
     env: Mapping[str, str],
-) -> tuple[StartedRun, object]:
+) -> tuple[StartedRun, Store]:
     """Validate, register the definition and store a new pending run. Returns the run and its store."""
     from orchestrate.store import open_store
 
@@ -79,16 +83,13 @@ def prepare(
     return StartedRun(run_id, spec, initial, config), store
 
 
-def execute(started: StartedRun, store: object, view: EventSink, root: Path) -> RunResult:
+def execute(started: StartedRun, store: Store, view: EventSink, root: Path) -> RunResult:
     """Run the scheduling loop to the end; the store hears each event before the view does."""
     import anyio
 
-    writer = store.writer(started.run_id)  # type: ignore[attr-defined]
+    writer = store.writer(started.run_id)
     sink = FanOut([writer, view])
     os.chdir(root)  # stages run in the workspace
     scheduler = Scheduler(started.config, sink)
     result: RunResult = anyio.run(scheduler.run)
     return result
-
-
-ViewFactory = Callable[[RunState], EventSink]

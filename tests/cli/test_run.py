@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -36,7 +37,10 @@ def test_run_succeeds_and_stores_every_transition(pipeline_file, workspace: Path
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
     assert kinds.count("stage_started") == 3 and kinds.count("stage_finished") == 3
     assert (workspace / "logs" / run_id / "build.log").read_text() == "building\n"
-    [(text,)] = rows(db, "select v.text from runs r join pipeline_versions v on v.digest = r.digest and v.pipeline = r.pipeline")
+    [(text,)] = rows(
+        db,
+        "select v.text from runs r join pipeline_versions v on v.digest = r.digest and v.pipeline = r.pipeline",
+    )
     assert "name: ci" in text
 
 
@@ -54,7 +58,9 @@ def test_parallel_branches_overlap_in_stored_times(pipeline_file, workspace: Pat
     assert invoke("pipeline", "run", "par").exit_code == 0
     times = dict(
         (name, (start, end))
-        for name, start, end in rows(workspace / "orchestrate.db", "select name, started_at, finished_at from stages")
+        for name, start, end in rows(
+            workspace / "orchestrate.db", "select name, started_at, finished_at from stages"
+        )
     )
     (a0, a1), (b0, b1), (c0, _) = times["a"], times["b"], times["c"]
     assert a0 < b1 and b0 < a1  # a and b ran at the same time
@@ -108,10 +114,15 @@ def test_unknown_var_is_refused_before_anything_is_stored(pipeline_file, workspa
     result = invoke("pipeline", "run", "v", "--var", "nope=1")
     assert result.exit_code == 2
     assert "pipeline v has no variable 'nope'" in result.output
-    assert not (workspace / "orchestrate.db").exists() or rows(workspace / "orchestrate.db", "select * from runs") == []
+    assert (
+        not (workspace / "orchestrate.db").exists()
+        or rows(workspace / "orchestrate.db", "select * from runs") == []
+    )
 
 
-def test_dry_run_prints_levels_and_resolved_commands_and_stores_nothing(pipeline_file, workspace: Path) -> None:
+def test_dry_run_prints_levels_and_resolved_commands_and_stores_nothing(
+    pipeline_file, workspace: Path
+) -> None:
     pipeline_file(
         "plan",
         """
@@ -138,7 +149,9 @@ def test_unknown_pipeline_is_a_clear_error(workspace: Path) -> None:
     assert "Traceback" not in result.output
 
 
-def test_invalid_definition_is_refused_with_location_and_nothing_stored(pipeline_file, workspace: Path) -> None:
+def test_invalid_definition_is_refused_with_location_and_nothing_stored(
+    pipeline_file, workspace: Path
+) -> None:
     pipeline_file(
         "broken",
         """
@@ -151,7 +164,10 @@ def test_invalid_definition_is_refused_with_location_and_nothing_stored(pipeline
     )
     result = invoke("pipeline", "run", "broken")
     assert result.exit_code == 2
-    assert 'pipelines.d/broken.yaml:5:14: stages[0].timeout: "30 minutes" is not a duration (use 30m)' in result.output
+    assert (
+        'pipelines.d/broken.yaml:5:14: stages[0].timeout: "30 minutes" is not a duration (use 30m)'
+        in result.output
+    )
     assert rows(workspace / "orchestrate.db", "select count(*) from runs") == [(0,)]
 
 
@@ -176,4 +192,4 @@ def test_max_parallel_flag_limits_concurrency(pipeline_file, workspace: Path) ->
     pipeline_file("wide", f"name: wide\nstages:\n{stages}\n")
     assert invoke("pipeline", "run", "wide", "--max-parallel", "1").exit_code == 0
     spans = sorted(rows(workspace / "orchestrate.db", "select started_at, finished_at from stages"))
-    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))

@@ -23,7 +23,9 @@ def run(
     **cfg: object,
 ) -> tuple[RunResult, Recorder]:
     rec = Recorder()
-    config = RunConfig(run_id="r1", spec=pipeline, log_dir=f"{tmp_path}/logs/r1", workspace=str(tmp_path), **cfg)  # type: ignore[arg-type]
+    config = RunConfig(
+        run_id="r1", spec=pipeline, log_dir=f"{tmp_path}/logs/r1", workspace=str(tmp_path), **cfg
+    )  # type: ignore[arg-type]
     result = anyio.run(Scheduler(config, rec, executor).run)
     return result, rec
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from pathlib import Path
@@ -38,12 +39,14 @@ def test_max_parallel_one_never_overlaps(tmp_path: Path) -> None:
     p = spec(stage("a", "sleep 0.1"), stage("b", "sleep 0.1"), stage("c", "sleep 0.1"))
     _, rec = run(p, tmp_path, max_parallel=1)
     s = sorted(spans(rec).values())
-    assert all(x[1] <= y[0] for x, y in zip(s, s[1:], strict=False))
+    assert all(x[1] <= y[0] for x, y in itertools.pairwise(s))
 
 
 def test_ready_stage_starts_without_waiting_for_its_level(tmp_path: Path) -> None:
     # quick → after-quick must start while slow (same level as quick) still runs: no level barrier.
-    p = spec(stage("slow", "sleep 0.8"), stage("quick", "true"), stage("after-quick", "true", needs=("quick",)))
+    p = spec(
+        stage("slow", "sleep 0.8"), stage("quick", "true"), stage("after-quick", "true", needs=("quick",))
+    )
     _, rec = run(p, tmp_path, max_parallel=4)
     s = spans(rec)
     assert s["after-quick"][0] < s["slow"][1]
@@ -81,7 +84,9 @@ def test_optional_failure_keeps_the_run_green(tmp_path: Path) -> None:
 
 def test_retry_only_listed_exit_codes_and_keep_every_attempt(tmp_path: Path) -> None:
     counter = tmp_path / "n"
-    script = f'n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter}; [ $n -ge 3 ] || exit 75'
+    script = (
+        f"n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter}; [ $n -ge 3 ] || exit 75"
+    )
     p = spec(stage("s", script, retry=RetrySpec(max=3, backoff=0.01, exit_codes=(75,))))
     result, rec = run(p, tmp_path)
     assert result.status is RunStatus.SUCCEEDED

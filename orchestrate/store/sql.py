@@ -1,0 +1,121 @@
+"""Every SQL statement the sqlite3 code runs, against the tables defined in ``tables.py``.
+
+They live together, as module constants, so that ``tests/store/test_schema.py`` can
+compile each one against a schema built only from the SQLModel metadata and check
+every table and column it touches: the raw SQL and the SQLModel classes cannot drift
+apart unnoticed. Add new statements here, never inline in other modules.
+"""
+
+from __future__ import annotations
+
+# -- pipeline versions --------------------------------------------------------------
+
+SELECT_COMPILED = "SELECT version, compiled FROM pipeline_versions WHERE pipeline = ? AND digest = ?"
+
+INSERT_PIPELINE = (
+    "INSERT INTO pipelines (name, enabled, created_at, updated_at) VALUES (?, 1, ?, ?) "
+    "ON CONFLICT (name) DO NOTHING"
+)
+
+TOUCH_PIPELINE = "UPDATE pipelines SET updated_at = ? WHERE name = ?"
+
+SELECT_VERSION = "SELECT version FROM pipeline_versions WHERE pipeline = ? AND digest = ?"
+
+SELECT_LAST_VERSION = "SELECT COALESCE(MAX(version), 0) FROM pipeline_versions WHERE pipeline = ?"
+
+INSERT_VERSION = (
+    "INSERT INTO pipeline_versions (pipeline, version, digest, path, text, compiled, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+# -- runs ---------------------------------------------------------------------------
+
+INSERT_RUN = (
+    "INSERT INTO runs (id, pipeline, version, digest, status, variables, created_at, "
+    "triggered_by, parent_run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+INSERT_STAGE = (
+    "INSERT INTO stages (run_id, name, position, status, attempts, outputs) VALUES (?, ?, ?, ?, 0, '{}')"
+)
+
+# A stage the engine reports without create_run having listed it (rollback actions,
+# matrix expansions): it goes after the others, as the reducer adds it.
+INSERT_STAGE_LAST = (
+    "INSERT INTO stages (run_id, name, position, status, attempts, outputs) "
+    "SELECT ?, ?, COALESCE(MAX(position), -1) + 1, ?, 0, '{}' FROM stages WHERE run_id = ?"
+)
+
+HEARTBEAT = "UPDATE runs SET heartbeat_at = ? WHERE id = ?"
+
+RUN_EXISTS = "SELECT 1 FROM runs WHERE id = ?"
+
+# -- transitions (writer.py): one event row + the current-state rows it changes --------
+
+# seq is computed inside the write transaction rather than counted in memory, so any
+# process may append to a run (a CLI cancel, an approval) without colliding; the
+# unique (run_id, seq) index makes MAX a single index lookup.
+INSERT_EVENT = (
+    "INSERT INTO run_events (run_id, seq, at, kind, payload) "
+    "SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ? FROM run_events WHERE run_id = ?"
+)
+
+RUN_STARTED = "UPDATE runs SET status = ?, started_at = ?, pid = ?, host = ?, heartbeat_at = ? WHERE id = ?"
+
+RUN_FINISHED = "UPDATE runs SET status = ?, finished_at = ?, reason = ? WHERE id = ?"
+
+STAGE_STARTED = (
+    "UPDATE stages SET status = ?, attempts = ?, reason = NULL, started_at = COALESCE(started_at, ?), "
+    "finished_at = NULL WHERE run_id = ? AND name = ?"
+)
+
+# Restarting an attempt number that already has a row (a resumed run re-running the
+# attempt a crash interrupted) replaces that row instead of failing the transition.
+INSERT_ATTEMPT = (
+    "INSERT INTO stage_attempts (run_id, stage, attempt, started_at, status, log_path, command) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (run_id, stage, attempt) DO UPDATE SET started_at = excluded.started_at, "
+    "finished_at = NULL, status = excluded.status, exit_code = NULL, error = NULL, "
+    "log_path = excluded.log_path, command = excluded.command"
+)
+
+FINISH_ATTEMPT = (
+    "UPDATE stage_attempts SET finished_at = ?, status = ?, exit_code = ?, error = ? "
+    "WHERE run_id = ? AND stage = ? AND attempt = ?"
+)
+
+# outputs: NULL keeps the previous ones (an attempt that wrote none).
+STAGE_FINISHED = (
+    "UPDATE stages SET status = ?, finished_at = ?, reason = ?, outputs = COALESCE(?, outputs) "
+    "WHERE run_id = ? AND name = ?"
+)
+
+STAGE_SKIPPED = "UPDATE stages SET status = ?, reason = ?, finished_at = ? WHERE run_id = ? AND name = ?"
+
+# -- reads (reads.py) -----------------------------------------------------------------
+
+SELECT_RUN = (
+    "SELECT id, pipeline, version, digest, status, variables, created_at, started_at, finished_at, "
+    "reason, pid FROM runs WHERE id = ?"
+)
+
+SELECT_STAGES = (
+    "SELECT name, status, started_at, finished_at, reason, outputs FROM stages "
+    "WHERE run_id = ? ORDER BY position, name"
+)
+
+SELECT_ATTEMPTS = (
+    "SELECT stage, attempt, started_at, finished_at, status, exit_code, error, log_path "
+    "FROM stage_attempts WHERE run_id = ? ORDER BY stage, attempt"
+)
+
+SELECT_EVENTS = "SELECT kind, payload FROM run_events WHERE run_id = ? ORDER BY seq"
+
+SELECT_DEFINITION = (
+    "SELECT v.text, v.digest FROM runs AS r JOIN pipeline_versions AS v "
+    "ON v.pipeline = r.pipeline AND v.version = r.version WHERE r.id = ?"
+)
+
+# Ids sort as text, so a prefix is a range scan of the primary key ("id LIKE 'x%'"
+# would scan the table: LIKE is case-insensitive and cannot use the index).
+SELECT_IDS_IN_RANGE = "SELECT id FROM runs WHERE id >= ? AND id < ? ORDER BY id LIMIT ?"

@@ -1,0 +1,147 @@
+"""Store: the one source of truth for pipeline versions and runs (DESIGN §3, §10).
+
+Everything here runs on ``pipeline run``'s start-up path, so it speaks sqlite3 to
+the SQLModel-defined tables and imports SQLModel only to create or migrate the
+schema (``db.py``). Heavier queries for later commands (history, metrics) may use
+SQLModel sessions over ``tables.py``; they must return domain objects too.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from orchestrate.domain.events import RunEvent
+from orchestrate.domain.state import RunState
+from orchestrate.domain.status import RunStatus, StageStatus
+from orchestrate.store import reads, sql
+from orchestrate.store.db import Database
+from orchestrate.store.writer import RunWriter, dumps
+
+
+def open_store(db_path: str | Path) -> Store:
+    """Open (creating the file, its folder and its schema if needed) the store at ``db_path``."""
+    return Store(Database(Path(db_path)))
+
+
+class Store:
+    """One connection to the store file; close it (or use ``with``) when done."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self.path = db.path
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- pipeline versions --------------------------------------------------------------
+
+    def compiled_definition(self, pipeline: str, digest: str) -> tuple[int, str] | None:
+        """(version, compiled JSON) when this exact definition text was registered before."""
+        with self._db.read() as conn:
+            row = conn.execute(sql.SELECT_COMPILED, (pipeline, digest)).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def register_version(self, pipeline: str, digest: str, path: str, text: str, compiled: str) -> int:
+        """The version number of this definition, registering it (max + 1) if its digest is new."""
+        now = time.time()
+        with self._db.write() as conn:
+            conn.execute(sql.INSERT_PIPELINE, (pipeline, now, now))
+            row = conn.execute(sql.SELECT_VERSION, (pipeline, digest)).fetchone()
+            if row is not None:
+                return int(row[0])
+            version = int(conn.execute(sql.SELECT_LAST_VERSION, (pipeline,)).fetchone()[0]) + 1
+            conn.execute(sql.INSERT_VERSION, (pipeline, version, digest, path, text, compiled, now))
+            conn.execute(sql.TOUCH_PIPELINE, (now, pipeline))
+            return version
+
+    # -- runs ---------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        run_id: str,
+        pipeline: str,
+        version: int,
+        digest: str,
+        variables: Mapping[str, str],
+        stage_names: Sequence[str],
+        created_at: float,
+        trigger: str | None = None,
+        parent_run_id: str | None = None,
+    ) -> None:
+        """The run row (pending) and one pending row per stage, in file order, at once.
+
+        ``version`` must have been registered (``register_version``): the run points
+        at the exact definition text it starts with.
+        """
+        with self._db.write() as conn:
+            conn.execute(
+                sql.INSERT_RUN,
+                (
+                    run_id,
+                    pipeline,
+                    version,
+                    digest,
+                    RunStatus.PENDING.value,
+                    dumps(dict(variables)),
+                    created_at,
+                    trigger,
+                    parent_run_id,
+                ),
+            )
+            conn.executemany(
+                sql.INSERT_STAGE,
+                [
+                    (run_id, name, position, StageStatus.PENDING.value)
+                    for position, name in enumerate(stage_names)
+                ],
+            )
+
+    def writer(self, run_id: str) -> RunWriter:
+        """The event sink that records ``run_id``'s transitions."""
+        with self._db.read() as conn:
+            reads.require_run(conn, run_id)
+        return RunWriter(self._db, run_id)
+
+    def heartbeat(self, run_id: str, at: float) -> None:
+        """Mark the run's process as alive; a run whose heartbeat stops is stale."""
+        with self._db.write() as conn:
+            if conn.execute(sql.HEARTBEAT, (at, run_id)).rowcount == 0:
+                raise reads.unknown_run(run_id)
+
+    # -- reads --------------------------------------------------------------------------
+
+    def run_state(self, run_id: str) -> RunState:
+        with self._db.read() as conn:
+            return reads.run_state(conn, run_id)
+
+    def run_events(self, run_id: str) -> list[RunEvent]:
+        with self._db.read() as conn:
+            return reads.run_events(conn, run_id)
+
+    def run_definition(self, run_id: str) -> tuple[str, str]:
+        """(text, digest) of the definition the run was started with."""
+        with self._db.read() as conn:
+            return reads.run_definition(conn, run_id)
+
+    def run_record(self, run_id: str, now: float | None = None) -> dict[str, Any]:
+        with self._db.read() as conn:
+            return reads.run_record(conn, run_id, now)
+
+    def resolve_run_id(self, prefix: str) -> str:
+        with self._db.read() as conn:
+            return reads.resolve_run_id(conn, prefix)

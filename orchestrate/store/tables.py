@@ -1,0 +1,157 @@
+"""The canonical schema: SQLModel tables, the only definition of what the store holds.
+
+``db.create_schema`` compiles these classes to DDL, and read/query code may use them
+through SQLModel sessions. The run's hot path (``writer.py``, ``sql.py``) speaks plain
+SQL to the same tables through ``sqlite3`` so that starting a run never pays for
+importing SQLModel; ``tests/store/test_schema.py`` proves that SQL names only tables
+and columns defined here.
+
+Table and column names are stored forever: add, never rename. A change here means a
+new ``db.SCHEMA_VERSION`` and a migration step in ``db.py``.
+
+JSON values (``variables``, ``outputs``, ``payload``, ``compiled``) are TEXT holding
+JSON, not SQLAlchemy's JSON type: that type gets NUMERIC affinity in SQLite, and the
+raw-SQL path reads and writes the text itself anyway. Times are float epoch seconds.
+"""
+
+from sqlalchemy import ForeignKeyConstraint, Index, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+
+class PipelineRecord(SQLModel, table=True):
+    __tablename__ = "pipelines"
+
+    name: str = Field(primary_key=True)
+    enabled: bool = Field(default=True, sa_column_kwargs={"server_default": text("1")})
+    created_at: float
+    updated_at: float
+
+
+class PipelineVersionRecord(SQLModel, table=True):
+    """One distinct definition text of a pipeline; runs point at the one they started with."""
+
+    __tablename__ = "pipeline_versions"
+    __table_args__ = (
+        UniqueConstraint("pipeline", "digest", name="uq_pipeline_versions_digest"),
+        UniqueConstraint("pipeline", "version", name="uq_pipeline_versions_version"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    pipeline: str = Field(foreign_key="pipelines.name")
+    version: int  # 1..n per pipeline, in registration order
+    digest: str  # sha256 hex of ``text``
+    path: str  # where the file was when this version was registered
+    text: str  # the exact definition text
+    compiled: str  # JSON of the validated model, so a known digest skips validation
+    created_at: float
+
+
+class RunRecord(SQLModel, table=True):
+    __tablename__ = "runs"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["pipeline", "version"],
+            ["pipeline_versions.pipeline", "pipeline_versions.version"],
+            name="fk_runs_pipeline_version",
+        ),
+        Index("ix_runs_pipeline_created_at", "pipeline", "created_at"),
+        Index("ix_runs_status", "status"),
+        Index("ix_runs_parent_run_id", "parent_run_id"),
+    )
+
+    id: str = Field(primary_key=True)  # domain.ids.new_run_id: sortable by creation time
+    pipeline: str = Field(foreign_key="pipelines.name")
+    version: int
+    digest: str
+    status: str  # domain.status.RunStatus
+    variables: str = Field(default="{}", sa_column_kwargs={"server_default": "{}"})  # JSON object
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    reason: str | None = None
+    pid: int | None = None  # of the process running it, to tell a live run from a dead one
+    host: str | None = None
+    heartbeat_at: float | None = None
+    # what started the run: "manual", "cron", "event:NAME", ... (not "trigger": an SQL keyword)
+    triggered_by: str | None = None
+    parent_run_id: str | None = Field(default=None, foreign_key="runs.id", ondelete="SET NULL")
+    cancel_requested_at: float | None = None
+    cancel_requested_by: str | None = None
+
+
+class StageRecord(SQLModel, table=True):
+    """The current state of one stage of a run (its attempts are rows of ``stage_attempts``)."""
+
+    __tablename__ = "stages"
+    __table_args__ = (
+        Index("ix_stages_run_position", "run_id", "position"),
+        # Clustered on the primary key: one b-tree to write per transition, not two.
+        {"sqlite_with_rowid": False},
+    )
+
+    run_id: str = Field(primary_key=True, foreign_key="runs.id", ondelete="CASCADE")
+    name: str = Field(primary_key=True)
+    position: int  # file order; stages added during the run (rollback, matrix) come after
+    status: str  # domain.status.StageStatus
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    started_at: float | None = None  # of the first attempt
+    finished_at: float | None = None
+    reason: str | None = None  # why skipped, or the last error
+    # JSON object: the outputs of the last attempt that produced any
+    outputs: str = Field(default="{}", sa_column_kwargs={"server_default": "{}"})
+
+
+class StageAttemptRecord(SQLModel, table=True):
+    __tablename__ = "stage_attempts"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["run_id", "stage"],
+            ["stages.run_id", "stages.name"],
+            name="fk_stage_attempts_stage",
+            ondelete="CASCADE",
+        ),
+        {"sqlite_with_rowid": False},
+    )
+
+    run_id: str = Field(primary_key=True)
+    stage: str = Field(primary_key=True)
+    attempt: int = Field(primary_key=True)  # 1..n
+    started_at: float
+    finished_at: float | None = None
+    status: str  # domain.status.StageStatus
+    exit_code: int | None = None
+    error: str | None = None
+    log_path: str = ""
+    command: str | None = None  # as run, after interpolation
+
+
+class RunEventRecord(SQLModel, table=True):
+    """Append-only history of a run: one row per transition, ``seq`` 1..n per run.
+
+    Nothing updates or deletes these rows, except garbage collection of whole runs.
+    ``id`` is SQLite's rowid: it grows with every insert, giving a global order for
+    tailing the table. Not AUTOINCREMENT, which costs ~6 µs a transition (a write to
+    sqlite_sequence); the only difference is that deleting the newest rows lets
+    their ids be reused, and gc deletes old runs.
+    """
+
+    __tablename__ = "run_events"
+    __table_args__ = (Index("ix_run_events_run_seq", "run_id", "seq", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(foreign_key="runs.id", ondelete="CASCADE")
+    seq: int
+    at: float
+    kind: str  # domain.events.kind_of
+    payload: str  # JSON of domain.events.to_record
+
+
+TABLES = (
+    PipelineRecord,
+    PipelineVersionRecord,
+    RunRecord,
+    StageRecord,
+    StageAttemptRecord,
+    RunEventRecord,
+)
+TABLE_NAMES = frozenset(str(cls.__tablename__) for cls in TABLES)
