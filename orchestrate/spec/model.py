@@ -125,7 +125,9 @@ class PipelineSpec:
 
 def _retry_from_dict(d: Mapping[str, Any]) -> RetrySpec:
     codes = d.get("exit_codes")
-    return RetrySpec(max=d["max"], backoff=d["backoff"], exit_codes=tuple(codes) if codes is not None else None)
+    return RetrySpec(
+        max=d["max"], backoff=d["backoff"], exit_codes=tuple(codes) if codes is not None else None
+    )
 
 
 def _stage_from_dict(data: Mapping[str, Any]) -> StageSpec:

@@ -448,8 +448,8 @@ def test_merge_keys_and_anchors() -> None:
 
 def test_yaml_keys_stay_as_written() -> None:
     # PyYAML reads `on:` as True; a user meant the word, and gets told it is unknown.
-    found = issues("name: p\non: push\nstages: [{name: a, run: x}]\n")
-    assert [str(i) for i in found] == ['p.yaml:2:1: on: unknown key "on"']
+    found = issues("$schema: ./schema.json\nname: p\non: push\nstages: [{name: a, run: x}]\n")
+    assert [str(i) for i in found] == ['p.yaml:3:1: on: unknown key "on"']
 
 
 def test_alias_bomb_is_refused_quickly() -> None:

@@ -52,3 +52,14 @@ def test_format_path() -> None:
     assert format_path(("stages", 3, "timeout")) == "stages[3].timeout"
     assert format_path(("variables", "a b")) == 'variables["a b"]'
     assert format_path(("stages", 0, "env", "MY_VAR")) == "stages[0].env.MY_VAR"
+
+
+def test_absurd_nesting_is_an_error_not_a_crash() -> None:
+    # libyaml would overflow the C stack here and kill the process.
+    depth = 100_000
+    try:
+        load_pipeline_text("name: p\nstages: " + "[" * depth + "]" * depth + "\n", "deep.yaml")
+    except SpecError as exc:
+        assert [str(i) for i in exc.issues] == ["deep.yaml:1:1: the document is nested too deeply"]
+    else:
+        raise AssertionError("accepted")
