@@ -7,6 +7,7 @@ Precedence (CONVENTIONS §11): command-line flag > ``ORCHESTRATE_*`` environment
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,7 +97,7 @@ def resolve(workspace: Path | None, env: Mapping[str, str], cwd: Path) -> Settin
             timeout = parse_duration(defaults["timeout"])
         except ValueError as e:
             raise WorkspaceError(f"{root / CONFIG_FILE}: defaults.timeout: {e}") from None
-    user = env.get("ORCHESTRATE_USER") or env.get("USER") or env.get("LOGNAME") or "unknown"
+    user = env.get("ORCHESTRATE_USER") or env.get("USER") or env.get("LOGNAME") or _os_user()
     return Settings(
         root=root,
         config=config,
@@ -106,6 +107,15 @@ def resolve(workspace: Path | None, env: Mapping[str, str], cwd: Path) -> Settin
         user=user,
         database_url=env.get("ORCHESTRATE_DATABASE_URL") or None,
     )
+
+
+def _os_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry for this uid (some containers)
+        return f"uid{os.getuid()}"
 
 
 def _int_setting(value: object, where: str) -> int | None:

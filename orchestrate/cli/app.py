@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from orchestrate import __version__
-from orchestrate.cli import pipeline
+from orchestrate.cli import pipeline, registry, runs  # noqa: F401 - registry and runs add commands
 from orchestrate.cli.common import GLOBALS, handle_errors
 
 app = typer.Typer(
@@ -76,6 +76,39 @@ def init(
         typer.echo(f"next: cd {folder} && orchestrate pipeline run hello")
     else:
         typer.echo(f"{folder} is already a workspace; nothing created")
+
+
+@app.command("gc")
+@handle_errors
+def gc(
+    keep_days: Annotated[
+        float | None, typer.Option("--keep-days", help="Delete finished runs older than N days.")
+    ] = None,
+    keep_runs: Annotated[
+        int | None, typer.Option("--keep-runs", help="Keep only the newest N runs of each pipeline.")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would go; delete nothing.")] = False,
+) -> None:
+    """Prune old runs: their rows, logs and checkpoints. Active runs are never touched.
+
+    Examples:
+
+      orchestrate gc --keep-days 30
+
+      orchestrate gc --keep-runs 100 --dry-run
+    """
+    from orchestrate.cli.common import settings
+    from orchestrate.services.maintenance import gc as prune
+    from orchestrate.store import open_store
+
+    s = settings()
+    ids = prune(s, open_store(s.db_path), keep_days, keep_runs, dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    typer.echo(
+        f"{verb} {len(ids)} run{'s' if len(ids) != 1 else ''}" + (f": {', '.join(ids[:10])}" if ids else "")
+    )
+    if len(ids) > 10:
+        typer.echo(f"... and {len(ids) - 10} more")
 
 
 def main() -> None:

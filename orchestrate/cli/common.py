@@ -52,19 +52,23 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        from orchestrate.ui.console import print_error_lines
-
         try:
             return fn(*args, **kwargs)
         except typer.Exit:
             raise
         except OrchestrateError as e:
+            from orchestrate.ui.console import print_error_lines
+
             print_error_lines(e.lines(), label=not isinstance(e, SpecError))
             raise typer.Exit(exit_for(e)) from None
         except KeyboardInterrupt:
+            from orchestrate.ui.console import print_error_lines
+
             print_error_lines(["interrupted"], label=True)
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
         except Exception as e:
+            from orchestrate.ui.console import print_error_lines
+
             if GLOBALS.debug:
                 traceback.print_exc(file=sys.stderr)
             print_error_lines(

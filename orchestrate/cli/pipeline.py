@@ -1,4 +1,9 @@
-"""``orchestrate pipeline …``: validate, graph and run pipelines."""
+"""``orchestrate pipeline …``: validate, graph, run and resume pipelines.
+
+The registry commands (create, list, show, …) live in ``cli/registry.py`` and the
+run-management ones (status, cancel, history, logs) in ``cli/runs.py``; all hang
+off this module's ``app``.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -15,10 +20,23 @@ from orchestrate.cli.common import handle_errors, settings
 from orchestrate.domain.errors import SpecError
 from orchestrate.domain.status import ExitCode, RunStatus
 
+if TYPE_CHECKING:
+    from orchestrate.domain.state import RunState
+    from orchestrate.engine.scheduler import RunResult
+
 app = typer.Typer(
-    help="Validate, inspect and run pipelines.\n\nExample:\n\n  orchestrate pipeline run ci --var environment=prod",
+    help="Validate, inspect, run and manage pipelines.\n\nExample:\n\n  orchestrate pipeline run ci --var environment=prod",
     no_args_is_help=True,
 )
+
+MaxParallel = Annotated[
+    int | None,
+    typer.Option(
+        "--max-parallel", "-j", min=1, help="Stages at once (default: pipeline, then config, then 4)."
+    ),
+]
+Plain = Annotated[bool, typer.Option("--plain", help="One line per transition, even on a terminal.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the final run record as JSON (no live view).")]
 
 
 @app.command("validate")
@@ -121,21 +139,19 @@ def run(
         bool,
         typer.Option("--dry-run", help="Show the plan (levels, resolved commands); run and store nothing."),
     ] = False,
-    max_parallel: Annotated[
-        int | None,
-        typer.Option(
-            "--max-parallel", "-j", min=1, help="Stages at once (default: pipeline, then config, then 4)."
-        ),
-    ] = None,
+    max_parallel: MaxParallel = None,
     var: Annotated[
         list[str] | None, typer.Option("--var", help="Override a variable: --var NAME=VALUE (repeatable).")
     ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the final run record as JSON (no live view).")
+    detach: Annotated[
+        bool, typer.Option("--detach", "-d", help="Run in the background; print the run id and return.")
     ] = False,
-    plain: Annotated[
-        bool, typer.Option("--plain", help="One line per transition, even on a terminal.")
-    ] = False,
+    version: Annotated[
+        int | None, typer.Option("--version", help="Run stored version N instead of the file as it is now.")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Run even if the pipeline is disabled.")] = False,
+    as_json: AsJson = False,
+    plain: Plain = False,
 ) -> None:
     """Run a pipeline: stages start as soon as their dependencies finish, shown live.
 
@@ -149,20 +165,77 @@ def run(
 
       orchestrate pipeline run cd --max-parallel 8 --var environment=prod
 
-      orchestrate pipeline run ./other/pipeline.yaml --json
+      orchestrate pipeline run ci --detach      # then: orchestrate pipeline status RUN --watch
+
+      orchestrate pipeline run ci --version 3   # a stored version, e.g. after a bad edit
     """
-    from orchestrate.services import runs
+    from orchestrate.services import execution, runs
 
     overrides = runs.parse_vars(var or [])
     s = settings()
     if dry_run:
         _dry_run(pipeline, overrides, max_parallel, as_json)
         return
-    started, store = runs.prepare(s, pipeline, overrides, max_parallel, os.environ)
-    with _view(started.initial, as_json, plain) as view:
-        result = runs.execute(started, store, view, s.root)
-    if as_json:
-        typer.echo(json.dumps(store.run_record(started.run_id), indent=2))
+    store, state, spec = runs.prepare(s, pipeline, overrides, version=version, force=force)
+    if detach:
+        pid = runs.detach(s, state.run_id, max_parallel)
+        if as_json:
+            typer.echo(json.dumps({"id": state.run_id, "pid": pid, "status": "pending"}))
+        else:
+            typer.echo(state.run_id)
+            typer.echo(
+                f"running in the background (pid {pid}); watch: orchestrate pipeline status {state.run_id} --watch",
+                err=True,
+            )
+        return
+    with make_view(state, as_json, plain) as view:
+        result = execution.execute(
+            s, store, state, view, max_parallel=max_parallel, env=os.environ, spec=spec
+        )
+    finish(result, store.run_record(state.run_id) if as_json else None)
+
+
+@app.command("resume")
+@handle_errors
+def resume(
+    run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is enough).")],
+    from_stage: Annotated[
+        str | None,
+        typer.Option("--from", help="Re-run this stage and everything after it, even if it succeeded."),
+    ] = None,
+    max_parallel: MaxParallel = None,
+    as_json: AsJson = False,
+    plain: Plain = False,
+) -> None:
+    """Continue a run that stopped: succeeded and skipped stages are kept, the rest run again.
+
+    A stage that was running when its process died runs again as a new attempt; failed
+    stages of a failed run are re-run with everything downstream of them.
+
+    Examples:
+
+      orchestrate pipeline resume 01jd3k
+
+      orchestrate pipeline resume 01jd3k --from build
+    """
+    from orchestrate.services import execution
+    from orchestrate.services import resume as resuming
+
+    s = settings()
+    store, state, rerun = resuming.prepare(s, run_id, from_stage)
+    if state.status is RunStatus.SUCCEEDED:
+        typer.echo(f"run {state.run_id} already succeeded; nothing to resume")
+        return
+    with make_view(state, as_json, plain) as view:
+        result = execution.execute(
+            s, store, state, view, max_parallel=max_parallel, env=os.environ, reopen=True, rerun=rerun
+        )
+    finish(result, store.run_record(state.run_id) if as_json else None)
+
+
+def finish(result: RunResult, record: dict[str, Any] | None) -> None:
+    if record is not None:
+        typer.echo(json.dumps(record, indent=2))
     if result.status is RunStatus.SUCCEEDED:
         return
     if result.status is RunStatus.CANCELLED and (result.reason or "").startswith("cancelled by SIG"):
@@ -170,36 +243,39 @@ def run(
     raise typer.Exit(int(ExitCode.RUN_FAILED))
 
 
-def _view(initial, as_json: bool, plain: bool):  # type: ignore[no-untyped-def]
-    from orchestrate.ui.console import is_terminal, stdout_console
-    from orchestrate.ui.reporters import LiveReporter, PlainReporter, StateTracker
+def make_view(initial: RunState, as_json: bool, plain: bool) -> Any:
+    """The reporter for this terminal: live table, plain lines, or silence for --json."""
+    from orchestrate.ui.plain import PlainReporter, StateTracker, is_terminal
 
     if as_json:
         return StateTracker(initial)
     if plain or not is_terminal():
         return PlainReporter(sys.stdout, initial)
+    from orchestrate.ui.console import stdout_console
+    from orchestrate.ui.reporters import LiveReporter
+
     return LiveReporter(stdout_console(), initial)
 
 
 def _dry_run(ref: str, overrides: dict[str, str], max_parallel: int | None, as_json: bool) -> None:
+    from orchestrate.domain.errors import FeatureNotAvailable
     from orchestrate.services.definitions import check_runnable, load_for_reading
     from orchestrate.services.plan import make_plan
     from orchestrate.services.runs import merge_variables
     from orchestrate.settings import max_parallel_for
-    from orchestrate.ui.console import stdout_console
+    from orchestrate.ui.console import print_error_lines, stdout_console
     from orchestrate.ui.plan_view import plan_view
 
     s = settings()
     spec = load_for_reading(ref, settings)
-    check_runnable(spec)
     variables = merge_variables(spec, overrides)
-    plan = make_plan(
-        spec,
-        variables,
-        max_parallel_for(max_parallel, s, spec.max_parallel),
-        spec.default_timeout or s.default_timeout,
-    )
+    timeout = spec.default_timeout or s.default_timeout
+    plan = make_plan(spec, variables, max_parallel_for(max_parallel, s, spec.max_parallel), timeout)
     if as_json:
         typer.echo(json.dumps(plan.to_dict(), indent=2))
     else:
         stdout_console().print(plan_view(plan))
+    try:
+        check_runnable(spec)
+    except FeatureNotAvailable as e:  # the plan is still worth seeing; say what a real run would refuse
+        print_error_lines([f"note: {e.message}"], label=False)

@@ -21,6 +21,7 @@ class RunStarted:
     run_id: str
     at: float
     pid: int
+    host: str | None = None  # where the run process lives: a pid means nothing elsewhere
 
 
 @dataclass(frozen=True)

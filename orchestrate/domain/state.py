@@ -80,6 +80,13 @@ class RunState:
     reason: str | None = None
     pid: int | None = None
     variables: Mapping[str, str] = field(default_factory=dict)
+    host: str | None = None
+    heartbeat_at: float | None = None
+    started_by: str | None = None
+    triggered_by: str | None = None
+    parent_run_id: str | None = None
+    # The pipeline version it runs: known to the store, not to events, so not compared.
+    version: int = field(default=0, compare=False)
 
     @classmethod
     def new(
@@ -120,7 +127,16 @@ def _replace_stage(state: RunState, stage: StageState) -> RunState:
 def apply(state: RunState, event: RunEvent) -> RunState:
     """The next state after ``event``. Pure: returns a new RunState."""
     if isinstance(event, RunStarted):
-        return dataclasses.replace(state, status=RunStatus.RUNNING, started_at=event.at, pid=event.pid)
+        return dataclasses.replace(
+            state,
+            status=RunStatus.RUNNING,
+            started_at=state.started_at if state.started_at is not None else event.at,
+            pid=event.pid,
+            host=event.host,
+            heartbeat_at=event.at,
+            finished_at=None,
+            reason=None,
+        )
     if isinstance(event, RunFinished):
         return dataclasses.replace(state, status=event.status, finished_at=event.at, reason=event.reason)
     stage = state.stages.get(event.stage) or StageState(event.stage)

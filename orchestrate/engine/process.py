@@ -9,8 +9,10 @@ waits ``grace`` seconds, then SIGKILL.
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
+import shutil
 import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -80,6 +82,14 @@ class ProcessResult:
     error: str | None = None
 
 
+@functools.lru_cache(maxsize=256)
+def _executable(name: str, path: str | None) -> str:
+    """The program's full path, found once per PATH: posix_spawnp would walk PATH for every stage."""
+    if "/" in name:
+        return name
+    return shutil.which(name, path=path) or name  # not found: let posix_spawn say so
+
+
 def _spawn(argv: Sequence[str], env: Mapping[str, str], log_path: str) -> int:
     # Stages run in the run process's working directory (the CLI moves to the workspace):
     # posix_spawn cannot change directory before Python 3.13.
@@ -88,7 +98,8 @@ def _spawn(argv: Sequence[str], env: Mapping[str, str], log_path: str) -> int:
         (os.POSIX_SPAWN_OPEN, 1, log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
         (os.POSIX_SPAWN_DUP2, 1, 2),
     ]
-    return os.posix_spawnp(argv[0], list(argv), dict(env), file_actions=actions, setsid=True)
+    program = _executable(argv[0], env.get("PATH"))
+    return os.posix_spawn(program, list(argv), dict(env), file_actions=actions, setsid=True)
 
 
 async def _wait_pid(pid: int) -> int:

@@ -15,6 +15,7 @@ import os
 import random
 import re
 import signal
+import socket
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -85,8 +86,10 @@ class RunConfig:
     base_env: Mapping[str, str] = field(default_factory=dict)
     max_parallel: int = 4
     default_timeout: float | None = None
-    # Stages already settled by an earlier process (resume): kept as they are.
+    # Stages as an earlier process left them (resume): succeeded and skipped ones are kept,
+    # unless named in ``rerun``; attempt numbers continue from theirs.
     previous: Mapping[str, StageState] = field(default_factory=dict)
+    rerun: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,7 @@ class Scheduler:
 
     async def run(self) -> RunResult:
         os.makedirs(self.cfg.log_dir, exist_ok=True)
-        self.sink.emit(RunStarted(self.cfg.run_id, self.clock(), os.getpid()))
+        self.sink.emit(RunStarted(self.cfg.run_id, self.clock(), os.getpid(), socket.gethostname()))
         send, recv = anyio.create_memory_object_stream[tuple[str, StageStatus]](math.inf)
         timed_out = False
         async with anyio.create_task_group() as tg:
@@ -154,14 +157,13 @@ class Scheduler:
     def _restore(self) -> None:
         for name, state in self.cfg.previous.items():
             self.attempts[name] = state.attempt
-            if state.status in STAGE_SATISFIED:
+            if state.status in STAGE_SATISFIED and name not in self.cfg.rerun:
                 self.status[name] = state.status
                 self.outputs[name] = state.outputs
         for name in self.status:
-            self._release(name)
-        for name in self.dag.order:
-            if name not in self.status and self.waiting[name] == 0:
-                self.ready.append(name)
+            for succ in self.dag.succs[name]:
+                self.waiting[succ] -= 1
+        self.ready.extend(n for n in self.dag.order if n not in self.status and self.waiting[n] == 0)
 
     def _release(self, name: str) -> None:
         for succ in self.dag.succs[name]:

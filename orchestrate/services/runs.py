@@ -1,21 +1,26 @@
-"""Starting a run: definition → stored run → scheduling loop, reporting to the store and a view."""
+"""Starting a run: definition → a stored pending run (then services.execution runs it)."""
 
 from __future__ import annotations
 
-import os
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestrate.domain.errors import UsageError
-from orchestrate.domain.events import EventSink, FanOut
+from orchestrate.domain.errors import NotFoundError, UsageError
 from orchestrate.domain.ids import new_run_id
 from orchestrate.domain.state import RunState
-from orchestrate.engine.scheduler import RunConfig, RunResult, Scheduler
-from orchestrate.services.definitions import check_runnable, display_path, find_definition, load_cached
-from orchestrate.settings import Settings, max_parallel_for
+from orchestrate.services.definitions import (
+    check_runnable,
+    display_path,
+    find_definition,
+    load_cached,
+    looks_like_path,
+)
+from orchestrate.settings import Settings
 from orchestrate.spec.model import PipelineSpec
 
 if TYPE_CHECKING:
@@ -43,53 +48,81 @@ def merge_variables(spec: PipelineSpec, overrides: Mapping[str, str]) -> dict[st
     return {**spec.variables, **overrides}
 
 
-@dataclass(frozen=True)
-class StartedRun:
-    run_id: str
-    spec: PipelineSpec
-    initial: RunState
-    config: RunConfig
-
-
 def prepare(
     settings: Settings,
     ref: str,
     overrides: Mapping[str, str],
-    max_parallel: int | None,
-    env: Mapping[str, str],
-) -> tuple[StartedRun, Store]:
-    """Validate, register the definition and store a new pending run. Returns the run and its store."""
+    *,
+    version: int | None = None,
+    force: bool = False,
+) -> tuple[Store, RunState, PipelineSpec]:
+    """Validate, register the definition and store a new pending run."""
     from orchestrate.store import open_store
 
-    path = find_definition(settings, ref)
     store = open_store(settings.db_path)
-    spec, version = load_cached(path, display_path(path, settings.root), store)
+    spec, number = resolve_spec(settings, store, ref, version)
+    info = store.pipeline(spec.name)
+    if info is not None and not info.enabled and not force:
+        raise UsageError(
+            f"pipeline {spec.name} is disabled",
+            hint=f"enable it with: orchestrate pipeline enable {spec.name} (or run it once with --force)",
+        )
     check_runnable(spec)
     variables = merge_variables(spec, overrides)
     run_id = new_run_id()
     now = time.time()
-    store.create_run(run_id, spec.name, version, spec.digest, variables, spec.stage_names, now)
-    config = RunConfig(
-        run_id=run_id,
-        spec=spec,
-        log_dir=str(settings.logs_dir / run_id),
-        workspace=str(settings.root),
-        variables=variables,
-        base_env=dict(env),
-        max_parallel=max_parallel_for(max_parallel, settings, spec.max_parallel),
-        default_timeout=spec.default_timeout or settings.default_timeout,
+    store.create_run(
+        run_id,
+        spec.name,
+        number,
+        spec.digest,
+        variables,
+        spec.stage_names,
+        now,
+        trigger="manual",
+        started_by=settings.user,
     )
-    initial = RunState.new(run_id, spec.name, spec.stage_names, now, variables)
-    return StartedRun(run_id, spec, initial, config), store
+    return store, store.run_state(run_id), spec
 
 
-def execute(started: StartedRun, store: Store, view: EventSink, root: Path) -> RunResult:
-    """Run the scheduling loop to the end; the store hears each event before the view does."""
-    import anyio
+def resolve_spec(settings: Settings, store: Store, ref: str, version: int | None) -> tuple[PipelineSpec, int]:
+    """The definition to run: the file as it is now, or a stored version (``--version N``)."""
+    if version is None:
+        path = find_definition(settings, ref)
+        return load_cached(path, display_path(path, settings.root), store)
+    name = Path(ref).stem if looks_like_path(ref) else ref
+    info = store.version(name, version)
+    if info is None:
+        known = ", ".join(str(v.version) for v in store.versions(name)) or "none"
+        raise NotFoundError(
+            f"pipeline {name} has no version {version} (registered: {known})",
+            hint=f"orchestrate pipeline show {name} --version N shows one",
+        )
+    return PipelineSpec.from_dict(json.loads(info.compiled)), info.version
 
-    writer = store.writer(started.run_id)
-    sink = FanOut([writer, view])
-    os.chdir(root)  # stages run in the workspace
-    scheduler = Scheduler(started.config, sink)
-    result: RunResult = anyio.run(scheduler.run)
-    return result
+
+def detach(settings: Settings, run_id: str, max_parallel: int | None) -> int:
+    """Start the stored run in a background process that outlives this terminal; returns its pid."""
+    log = settings.logs_dir / run_id / "run.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    argv = [
+        sys.executable,
+        "-m",
+        "orchestrate",
+        "--workspace",
+        str(settings.root),
+        "pipeline",
+        "resume",
+        run_id,
+    ]
+    argv += ["--plain"] + (["--max-parallel", str(max_parallel)] if max_parallel else [])
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # no SIGHUP when the terminal closes, no Ctrl-C from it
+            cwd=settings.root,
+        )
+    return proc.pid

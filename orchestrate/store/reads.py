@@ -91,6 +91,12 @@ def run_state(conn: sqlite3.Connection, run_id: str) -> RunState:
         reason=run["reason"],
         pid=run["pid"],
         variables=json.loads(run["variables"]),
+        host=run["host"],
+        heartbeat_at=run["heartbeat_at"],
+        started_by=run["started_by"],
+        triggered_by=run["triggered_by"],
+        parent_run_id=run["parent_run_id"],
+        version=run["version"],
     )
 
 
@@ -161,6 +167,10 @@ def run_record(conn: sqlite3.Connection, run_id: str, now: float | None = None) 
         "started_at": run["started_at"],
         "finished_at": run["finished_at"],
         "duration_seconds": _duration(run["started_at"], run["finished_at"], now),
+        "started_by": run["started_by"],
+        "triggered_by": run["triggered_by"],
+        "parent_run_id": run["parent_run_id"],
+        "cancelled_by": run["cancel_requested_by"],
         "stages": stages,
     }
 

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 SELECT_COMPILED = "SELECT version, compiled FROM pipeline_versions WHERE pipeline = ? AND digest = ?"
 
+# A pipeline registered again after `pipeline delete` comes back.
+UNDELETE_PIPELINE = "UPDATE pipelines SET deleted_at = NULL WHERE name = ? AND deleted_at IS NOT NULL"
+
 INSERT_PIPELINE = (
     "INSERT INTO pipelines (name, enabled, created_at, updated_at) VALUES (?, 1, ?, ?) "
     "ON CONFLICT (name) DO NOTHING"
@@ -32,7 +35,7 @@ INSERT_VERSION = (
 
 INSERT_RUN = (
     "INSERT INTO runs (id, pipeline, version, digest, status, variables, created_at, "
-    "triggered_by, parent_run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "triggered_by, parent_run_id, started_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 INSERT_STAGE = (
@@ -60,7 +63,11 @@ INSERT_EVENT = (
     "SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ? FROM run_events WHERE run_id = ?"
 )
 
-RUN_STARTED = "UPDATE runs SET status = ?, started_at = ?, pid = ?, host = ?, heartbeat_at = ? WHERE id = ?"
+# A resumed run keeps its first start time and is unfinished again.
+RUN_STARTED = (
+    "UPDATE runs SET status = ?, started_at = COALESCE(started_at, ?), pid = ?, host = ?, heartbeat_at = ?, "
+    "finished_at = NULL, reason = NULL WHERE id = ?"
+)
 
 RUN_FINISHED = "UPDATE runs SET status = ?, finished_at = ?, reason = ? WHERE id = ?"
 
@@ -96,7 +103,8 @@ STAGE_SKIPPED = "UPDATE stages SET status = ?, reason = ?, finished_at = ? WHERE
 
 SELECT_RUN = (
     "SELECT id, pipeline, version, digest, status, variables, created_at, started_at, finished_at, "
-    "reason, pid FROM runs WHERE id = ?"
+    "reason, pid, host, heartbeat_at, triggered_by, started_by, parent_run_id, cancel_requested_by "
+    "FROM runs WHERE id = ?"
 )
 
 SELECT_STAGES = (
@@ -119,3 +127,77 @@ SELECT_DEFINITION = (
 # Ids sort as text, so a prefix is a range scan of the primary key ("id LIKE 'x%'"
 # would scan the table: LIKE is case-insensitive and cannot use the index).
 SELECT_IDS_IN_RANGE = "SELECT id FROM runs WHERE id >= ? AND id < ? ORDER BY id LIMIT ?"
+
+# -- the registry (registry.py): pipelines, versions, history ---------------------------
+
+SELECT_PIPELINES = (
+    "SELECT p.name, p.enabled, p.created_at, p.updated_at, p.deleted_at, "
+    "(SELECT MAX(v.version) FROM pipeline_versions AS v WHERE v.pipeline = p.name) AS latest "
+    "FROM pipelines AS p ORDER BY p.name"
+)
+
+SELECT_PIPELINE = (
+    "SELECT p.name, p.enabled, p.created_at, p.updated_at, p.deleted_at, "
+    "(SELECT MAX(v.version) FROM pipeline_versions AS v WHERE v.pipeline = p.name) AS latest "
+    "FROM pipelines AS p WHERE p.name = ?"
+)
+
+SELECT_VERSIONS = (
+    "SELECT version, digest, path, created_at FROM pipeline_versions WHERE pipeline = ? ORDER BY version"
+)
+
+SELECT_VERSION_TEXT = (
+    "SELECT version, digest, path, text, compiled FROM pipeline_versions WHERE pipeline = ? AND version = ?"
+)
+
+SELECT_LATEST_VERSION_TEXT = (
+    "SELECT version, digest, path, text, compiled FROM pipeline_versions WHERE pipeline = ? "
+    "ORDER BY version DESC LIMIT 1"
+)
+
+SET_ENABLED = "UPDATE pipelines SET enabled = ?, updated_at = ? WHERE name = ?"
+
+SET_DELETED = "UPDATE pipelines SET deleted_at = ?, updated_at = ? WHERE name = ?"
+
+# Served by ix_runs_pipeline_status without touching the table.
+RUN_COUNTS = "SELECT status, COUNT(*) FROM runs WHERE pipeline = ? GROUP BY status"
+
+_SUMMARY = (
+    "SELECT id, pipeline, version, status, created_at, started_at, finished_at, reason, "
+    "triggered_by, started_by, parent_run_id, pid, host, heartbeat_at FROM runs "
+)
+
+LAST_RUN = _SUMMARY + "WHERE pipeline = ? ORDER BY created_at DESC LIMIT 1"
+
+HISTORY = _SUMMARY + "WHERE pipeline = ? ORDER BY created_at DESC LIMIT ?"
+
+HISTORY_WITH_STATUS = _SUMMARY + "WHERE pipeline = ? AND status = ? ORDER BY created_at DESC LIMIT ?"
+
+ACTIVE_RUNS = _SUMMARY + "WHERE status IN (?, ?, ?) ORDER BY created_at"
+
+# -- control (control.py): cancel, claim, liveness, gc -------------------------------------
+
+REQUEST_CANCEL = (
+    "UPDATE runs SET cancel_requested_at = ?, cancel_requested_by = ? "
+    "WHERE id = ? AND cancel_requested_at IS NULL"
+)
+
+# A resumed run starts without the cancel request that ended it.
+CLEAR_CANCEL = "UPDATE runs SET cancel_requested_at = NULL, cancel_requested_by = NULL WHERE id = ?"
+
+SELECT_CANCEL = "SELECT cancel_requested_at, cancel_requested_by FROM runs WHERE id = ?"
+
+# Compare-and-swap on the previous owner: of two processes claiming a run, one wins.
+CLAIM_RUN = "UPDATE runs SET pid = ?, host = ?, heartbeat_at = ? WHERE id = ? AND pid IS ? AND host IS ?"
+
+RUNS_OLDER_THAN = "SELECT id FROM runs WHERE created_at < ? AND status IN (?, ?, ?) ORDER BY created_at"
+
+PIPELINES_WITH_RUNS = "SELECT DISTINCT pipeline FROM runs"
+
+# Finished runs of a pipeline past its newest N finished ones (LIMIT -1: no limit, after the offset).
+RUNS_BEYOND = "SELECT id FROM runs WHERE pipeline = ? AND status IN (?, ?, ?) ORDER BY created_at DESC LIMIT -1 OFFSET ?"
+
+# stages and run_events go with their run (ON DELETE CASCADE); attempts have no foreign key.
+DELETE_ATTEMPTS = "DELETE FROM stage_attempts WHERE run_id = ?"
+
+DELETE_RUN = "DELETE FROM runs WHERE id = ?"

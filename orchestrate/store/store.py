@@ -15,9 +15,10 @@ from types import TracebackType
 from typing import Any
 
 from orchestrate.domain.events import RunEvent
+from orchestrate.domain.records import PipelineInfo, RunSummary, VersionInfo
 from orchestrate.domain.state import RunState
 from orchestrate.domain.status import RunStatus, StageStatus
-from orchestrate.store import reads, sql
+from orchestrate.store import control, reads, registry, sql
 from orchestrate.store.db import Database
 from orchestrate.store.writer import RunWriter, dumps
 
@@ -61,6 +62,7 @@ class Store:
         now = time.time()
         with self._db.write() as conn:
             conn.execute(sql.INSERT_PIPELINE, (pipeline, now, now))
+            conn.execute(sql.UNDELETE_PIPELINE, (pipeline,))
             row = conn.execute(sql.SELECT_VERSION, (pipeline, digest)).fetchone()
             if row is not None:
                 return int(row[0])
@@ -82,6 +84,7 @@ class Store:
         created_at: float,
         trigger: str | None = None,
         parent_run_id: str | None = None,
+        started_by: str | None = None,
     ) -> None:
         """The run row (pending) and one pending row per stage, in file order, at once.
 
@@ -101,6 +104,7 @@ class Store:
                     created_at,
                     trigger,
                     parent_run_id,
+                    started_by,
                 ),
             )
             conn.executemany(
@@ -145,3 +149,65 @@ class Store:
     def resolve_run_id(self, prefix: str) -> str:
         with self._db.read() as conn:
             return reads.resolve_run_id(conn, prefix)
+
+    # -- the registry ---------------------------------------------------------------------
+
+    def pipelines(self) -> list[PipelineInfo]:
+        with self._db.read() as conn:
+            return registry.pipelines(conn)
+
+    def pipeline(self, name: str) -> PipelineInfo | None:
+        with self._db.read() as conn:
+            return registry.pipeline(conn, name)
+
+    def versions(self, name: str) -> list[VersionInfo]:
+        with self._db.read() as conn:
+            return registry.versions(conn, name)
+
+    def version(self, name: str, number: int | None = None) -> VersionInfo | None:
+        """One registered version with its text (the latest when ``number`` is None)."""
+        with self._db.read() as conn:
+            return registry.version(conn, name, number)
+
+    def set_enabled(self, name: str, enabled: bool) -> None:
+        with self._db.write() as conn:
+            conn.execute(sql.SET_ENABLED, (int(enabled), time.time(), name))
+
+    def mark_deleted(self, name: str) -> None:
+        now = time.time()
+        with self._db.write() as conn:
+            conn.execute(sql.SET_DELETED, (now, now, name))
+
+    def history(self, name: str, limit: int = 20, status: RunStatus | None = None) -> list[RunSummary]:
+        with self._db.read() as conn:
+            return registry.history(conn, name, limit, status)
+
+    def active_runs(self) -> list[RunSummary]:
+        with self._db.read() as conn:
+            return registry.active_runs(conn)
+
+    # -- control --------------------------------------------------------------------------
+
+    def request_cancel(self, run_id: str, by: str) -> bool:
+        with self._db.write() as conn:
+            return control.request_cancel(conn, run_id, by, time.time())
+
+    def clear_cancel(self, run_id: str) -> None:
+        with self._db.write() as conn:
+            conn.execute(sql.CLEAR_CANCEL, (run_id,))
+
+    def cancel_request(self, run_id: str) -> tuple[float, str] | None:
+        with self._db.read() as conn:
+            return control.cancel_request(conn, run_id)
+
+    def claim(self, run_id: str, previous: tuple[int | None, str | None], pid: int, host: str) -> bool:
+        with self._db.write() as conn:
+            return control.claim(conn, run_id, previous, pid, host, time.time())
+
+    def prunable(self, before: float | None, keep_runs: int | None) -> list[str]:
+        with self._db.read() as conn:
+            return control.prunable(conn, before, keep_runs)
+
+    def delete_run(self, run_id: str) -> None:
+        with self._db.write() as conn:
+            control.delete_run(conn, run_id)

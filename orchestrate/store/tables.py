@@ -25,6 +25,8 @@ class PipelineRecord(SQLModel, table=True):
     enabled: bool = Field(default=True, sa_column_kwargs={"server_default": text("1")})
     created_at: float
     updated_at: float
+    # `pipeline delete` removes the file and sets this; the history stays readable.
+    deleted_at: float | None = None
 
 
 class PipelineVersionRecord(SQLModel, table=True):
@@ -56,6 +58,7 @@ class RunRecord(SQLModel, table=True):
         ),
         Index("ix_runs_pipeline_created_at", "pipeline", "created_at"),
         Index("ix_runs_status", "status"),
+        Index("ix_runs_pipeline_status", "pipeline", "status"),
         Index("ix_runs_parent_run_id", "parent_run_id"),
     )
 
@@ -77,6 +80,7 @@ class RunRecord(SQLModel, table=True):
     parent_run_id: str | None = Field(default=None, foreign_key="runs.id", ondelete="SET NULL")
     cancel_requested_at: float | None = None
     cancel_requested_by: str | None = None
+    started_by: str | None = None  # the user who started it (ORCHESTRATE_USER, else the OS user)
 
 
 class StageRecord(SQLModel, table=True):

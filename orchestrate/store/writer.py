@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
-from functools import cache
 from typing import Any
 
 from orchestrate.domain.events import (
@@ -28,13 +27,6 @@ from orchestrate.domain.events import (
 from orchestrate.domain.status import RunStatus, StageStatus
 from orchestrate.store import sql
 from orchestrate.store.db import Database
-
-
-@cache
-def _hostname() -> str:
-    import socket  # only when a run starts: keeps it off the import path of read commands
-
-    return socket.gethostname()
 
 
 def dumps(value: object) -> str:
@@ -148,7 +140,7 @@ def _apply(conn: sqlite3.Connection, event: RunEvent) -> None:
     elif isinstance(event, RunStarted):
         conn.execute(
             sql.RUN_STARTED,
-            (RunStatus.RUNNING.value, event.at, event.pid, _hostname(), event.at, event.run_id),
+            (RunStatus.RUNNING.value, event.at, event.pid, event.host, event.at, event.run_id),
         )
     elif isinstance(event, RunFinished):
         conn.execute(sql.RUN_FINISHED, (RunStatus(event.status).value, event.at, event.reason, event.run_id))

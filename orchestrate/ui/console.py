@@ -28,7 +28,3 @@ def print_error_lines(lines: list[str], *, label: bool) -> None:
             console.print(f"[bold red]error:[/] {text}", soft_wrap=True)
         else:
             console.print(f"[red]{text}[/]" if not line.startswith(" ") else text, soft_wrap=True)
-
-
-def is_terminal() -> bool:
-    return sys.stdout.isatty()

@@ -7,7 +7,7 @@ from rich.text import Text
 
 from orchestrate.graph import Dag
 from orchestrate.services.plan import Plan
-from orchestrate.ui.run_view import format_duration
+from orchestrate.ui.text import format_duration
 
 
 def plan_view(plan: Plan) -> RenderableType:

@@ -11,6 +11,7 @@ from rich.text import Text
 
 from orchestrate.domain.state import RunState, StageState
 from orchestrate.domain.status import RUN_TERMINAL, RunStatus, StageStatus
+from orchestrate.ui.text import format_duration
 
 STYLES: dict[str, str] = {
     "pending": "dim",
@@ -32,20 +33,6 @@ ICONS: dict[str, str] = {
     "skipped": "↷",
     "rolled_back": "↶",
 }
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds < 10:
-        return f"{seconds:.2f}s"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s" if secs else f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if minutes else f"{hours}h"
 
 
 def status_text(status: str, label: str | None = None) -> Text:
@@ -124,3 +111,16 @@ def run_view(
         if logs:
             parts.append(Text("logs of failed stages:\n" + "\n".join(logs), style="dim"))
     return Group(*parts)
+
+
+def status_view(state: RunState, orphaned: bool, now: float | None = None) -> RenderableType:
+    """``pipeline status``: the run view, plus what to type when its process is gone."""
+    view = run_view(state, now)
+    if not orphaned:
+        return view
+    note = Text(
+        f"running (orphaned): no live process is running this run; resume it with: "
+        f"orchestrate pipeline resume {state.run_id}",
+        style="bold yellow",
+    )
+    return Group(view, note)

@@ -192,3 +192,27 @@ def test_cancel_request_stops_the_run_as_cancelled(tmp_path: Path) -> None:
     assert last(rec).status is RunStatus.CANCELLED
     assert finished(rec)["a"].status is StageStatus.CANCELLED
     assert executor.started == ["a"]
+
+
+def test_resume_keeps_settled_stages_and_continues_attempt_numbers(tmp_path: Path) -> None:
+    from orchestrate.domain.state import AttemptState, StageState
+
+    previous = {
+        "a": StageState("a", StageStatus.SUCCEEDED, (AttemptState(1, 1.0, 2.0, StageStatus.SUCCEEDED, 0),)),
+        "b": StageState("b", StageStatus.RUNNING, (AttemptState(1, 2.0),)),
+    }
+    p = spec(stage("a"), stage("b", needs=("a",)), stage("c", needs=("b",)))
+    result, rec = run(p, tmp_path, previous=previous)
+    assert result.status is RunStatus.SUCCEEDED
+    started = [(e.stage, e.attempt) for e in rec.events if isinstance(e, StageStarted)]
+    assert started == [("b", 2), ("c", 1)]  # a is not re-run; b once, as attempt 2
+
+
+def test_rerun_runs_a_settled_stage_again(tmp_path: Path) -> None:
+    from orchestrate.domain.state import AttemptState, StageState
+
+    done = (AttemptState(1, 1.0, 2.0, StageStatus.SUCCEEDED, 0),)
+    previous = {n: StageState(n, StageStatus.SUCCEEDED, done) for n in ("a", "b")}
+    p = spec(stage("a"), stage("b", needs=("a",)))
+    _, rec = run(p, tmp_path, previous=previous, rerun=frozenset({"b"}))
+    assert [(e.stage, e.attempt) for e in rec.events if isinstance(e, StageStarted)] == [("b", 2)]

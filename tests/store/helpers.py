@@ -47,7 +47,7 @@ def full_run(run_id: str) -> list[RunEvent]:
     """build retries once then succeeds with outputs, test fails, deploy is skipped."""
     t = CREATED
     return [
-        RunStarted(run_id, t + 1, pid=4242),
+        RunStarted(run_id, t + 1, pid=4242, host="builder"),
         StageStarted(run_id, "build", 1, t + 2, "logs/r/build.log", command="make"),
         StageLogLine(run_id, "build", "compiling"),
         StageFinished(

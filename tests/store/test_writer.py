@@ -132,7 +132,7 @@ def test_current_state_columns(store: Store, db_path: Path) -> None:
         db_path, "select status, started_at, finished_at, pid, host, heartbeat_at from runs"
     )
     assert (status, started, finished, pid, beat) == ("failed", CREATED + 1, CREATED + 9, 4242, CREATED + 1)
-    assert host
+    assert host == "builder"
     stages = rows(
         db_path, "select name, status, attempts, started_at, finished_at from stages order by position"
     )

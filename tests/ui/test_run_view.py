@@ -10,8 +10,10 @@ from rich.console import Console
 from orchestrate.domain.events import RunFinished, RunStarted, StageFinished, StageStarted
 from orchestrate.domain.state import RunState, fold
 from orchestrate.domain.status import RunStatus, StageStatus
-from orchestrate.ui.reporters import LiveReporter, PlainReporter, last_line
-from orchestrate.ui.run_view import format_duration, run_view
+from orchestrate.ui.plain import PlainReporter
+from orchestrate.ui.reporters import LiveReporter, last_line
+from orchestrate.ui.run_view import run_view
+from orchestrate.ui.text import format_duration
 
 
 def render(renderable: object, width: int = 120) -> str:

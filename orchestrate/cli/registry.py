@@ -1,0 +1,258 @@
+"""``orchestrate pipeline create|list|show|update|delete|enable|disable|init|templates``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from orchestrate.cli.common import handle_errors, settings
+from orchestrate.cli.pipeline import app
+from orchestrate.domain.status import ExitCode
+
+Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+Name = Annotated[str, typer.Argument(help="Pipeline name.")]
+
+
+def _store():  # type: ignore[no-untyped-def]
+    from orchestrate.store import open_store
+
+    s = settings()
+    return s, open_store(s.db_path)
+
+
+@app.command("create")
+@handle_errors
+def create(file: Annotated[Path, typer.Argument(help="A pipeline YAML file to add.")]) -> None:
+    """Validate FILE, copy it into pipelines.d/NAME.yaml and register it as version 1.
+
+    Example:
+
+      orchestrate pipeline create ~/drafts/nightly.yaml
+    """
+    from orchestrate.services import registry
+
+    s, store = _store()
+    spec, version, target = registry.create(s, store, file)
+    typer.echo(f"created pipeline {spec.name} (version {version}) in {target.relative_to(s.root)}")
+
+
+@app.command("list")
+@handle_errors
+def list_(as_json: Json = False) -> None:
+    """Every pipeline: enabled, version, triggers, last run and success rate.
+
+    Files edited by hand in pipelines.d/ are picked up here (a new version); an invalid
+    edit is reported with its file and line, and the last valid version stays runnable
+    with `pipeline run NAME --version N`.
+
+    Examples:
+
+      orchestrate pipeline list
+
+      orchestrate pipeline list --json
+    """
+    from orchestrate.services import registry
+
+    s, store = _store()
+    rows = registry.sync(s, store)
+    if as_json:
+        typer.echo(json.dumps([_listed_json(r) for r in rows], indent=2))
+        return
+    from orchestrate.ui.console import stdout_console
+    from orchestrate.ui.registry_view import pipeline_table
+
+    stdout_console().print(pipeline_table(rows, time.time()))
+
+
+def _listed_json(row):  # type: ignore[no-untyped-def]
+    info = row.info
+    last = info.last_run if info else None
+    return {
+        "name": row.name,
+        "path": row.path,
+        "enabled": info.enabled if info else True,
+        "version": row.version,
+        "triggers": [t.__dict__ for t in row.spec.triggers] if row.spec else [],
+        "last_run": {"id": last.id, "status": last.status.value, "created_at": last.created_at}
+        if last
+        else None,
+        "runs": {k.value: v for k, v in info.counts.items()} if info else {},
+        "success_rate": info.success_rate if info else None,
+        "error": row.error,
+    }
+
+
+@app.command("show")
+@handle_errors
+def show(
+    name: Name,
+    version: Annotated[int | None, typer.Option("--version", help="Show stored version N.")] = None,
+    as_json: Json = False,
+) -> None:
+    """The definition (highlighted YAML) of a pipeline version, with a graph summary.
+
+    Examples:
+
+      orchestrate pipeline show ci
+
+      orchestrate pipeline show ci --version 2
+    """
+    from orchestrate.graph import Dag
+    from orchestrate.services import registry
+
+    s, store = _store()
+    info, spec = registry.show(s, store, name, version)
+    count = len(store.versions(name))
+    if as_json:
+        dag = Dag.from_spec(spec)
+        typer.echo(
+            json.dumps(
+                {
+                    "name": spec.name,
+                    "version": info.version,
+                    "versions": count,
+                    "path": info.path,
+                    "digest": info.digest,
+                    "text": info.text,
+                    "stages": [{"name": n, "needs": list(dag.preds[n])} for n in dag.order],
+                    "levels": dag.levels(),
+                },
+                indent=2,
+            )
+        )
+        return
+    from orchestrate.ui.console import stdout_console
+    from orchestrate.ui.registry_view import pipeline_detail
+
+    stdout_console().print(pipeline_detail(info, spec, count))
+
+
+@app.command("update")
+@handle_errors
+def update(name: Name, file: Annotated[Path, typer.Argument(help="The new definition.")]) -> None:
+    """Validate FILE and make it NAME's definition: a new version. Runs in flight keep theirs.
+
+    Example:
+
+      orchestrate pipeline update ci ci-v2.yaml
+    """
+    from orchestrate.services import registry
+
+    s, store = _store()
+    spec, version, changed = registry.update(s, store, name, file)
+    typer.echo(
+        f"updated {spec.name}: version {version}" if changed else f"{spec.name} unchanged (version {version})"
+    )
+
+
+@app.command("delete")
+@handle_errors
+def delete(
+    name: Name,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Remove a pipeline's file and registration; refused while it has an active run. History stays.
+
+    Example:
+
+      orchestrate pipeline delete old-nightly --yes
+    """
+    from orchestrate.domain.errors import UsageError
+    from orchestrate.services import registry
+
+    s, store = _store()
+    registry.require(s, store, name)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                f"refusing to delete {name} without confirmation",
+                hint=f"pass --yes: orchestrate pipeline delete {name} --yes",
+            )
+        if not typer.confirm(f"delete pipeline {name}? its runs stay readable", default=False):
+            raise typer.Exit(int(ExitCode.INVALID_INPUT))
+    path = registry.delete(s, store, name)
+    where = f" ({path.relative_to(s.root)} removed)" if path else ""
+    typer.echo(f"deleted pipeline {name}{where}; its history stays: orchestrate pipeline history {name}")
+
+
+@app.command("enable")
+@handle_errors
+def enable(name: Name) -> None:
+    """Let triggers, schedules and manual runs start the pipeline again.
+
+    Example:
+
+      orchestrate pipeline enable nightly
+    """
+    from orchestrate.services import registry
+
+    s, store = _store()
+    registry.set_enabled(s, store, name, True)
+    typer.echo(f"{name} enabled")
+
+
+@app.command("disable")
+@handle_errors
+def disable(name: Name) -> None:
+    """Stop triggers and schedules from starting the pipeline; manual runs need --force.
+
+    Example:
+
+      orchestrate pipeline disable nightly
+    """
+    from orchestrate.services import registry
+
+    s, store = _store()
+    registry.set_enabled(s, store, name, False)
+    typer.echo(f"{name} disabled")
+
+
+@app.command("templates")
+@handle_errors
+def templates(as_json: Json = False) -> None:
+    """The built-in templates, with one line each.
+
+    Example:
+
+      orchestrate pipeline templates
+    """
+    from orchestrate.services import registry
+
+    items = registry.templates()
+    if as_json:
+        typer.echo(json.dumps([{"name": t.name, "description": t.description} for t in items], indent=2))
+        return
+    from orchestrate.ui.console import stdout_console
+    from orchestrate.ui.registry_view import template_table
+
+    stdout_console().print(template_table(items))
+
+
+@app.command("init")
+@handle_errors
+def init(
+    template: Annotated[str, typer.Argument(help="Template name (see: orchestrate pipeline templates).")],
+    name: Annotated[
+        str | None, typer.Option("--name", help="Name of the new pipeline (default: the template's).")
+    ] = None,
+) -> None:
+    """Copy a built-in template into pipelines.d/ to adapt (its header says how).
+
+    Examples:
+
+      orchestrate pipeline init ci
+
+      orchestrate pipeline init cd --name deploy-web
+    """
+    from orchestrate.services import registry
+
+    s = settings()
+    target = registry.init_template(s, template, name)
+    typer.echo(
+        f"created {target.relative_to(s.root)} from template {template}; edit it, then: orchestrate pipeline run {target.stem}"
+    )

@@ -1,0 +1,120 @@
+"""Executing a stored run in this process: claim it, run the loop, watch for cancel requests.
+
+A fresh run, a ``--detach``ed one (in its own background process) and a resumed
+one all go through ``execute``: the run's stored definition is what runs, and
+stages that already succeeded or were skipped are kept as they are.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+
+from orchestrate.domain.errors import UsageError
+from orchestrate.domain.events import EventSink, FanOut
+from orchestrate.domain.state import RunState
+from orchestrate.domain.status import RUN_TERMINAL, RunStatus
+from orchestrate.engine.scheduler import RunConfig, RunResult, Scheduler
+from orchestrate.services.liveness import HEARTBEAT_EVERY, process_alive, this_host
+from orchestrate.settings import Settings, max_parallel_for
+from orchestrate.spec.model import PipelineSpec
+
+if TYPE_CHECKING:
+    from orchestrate.store import Store
+
+CANCEL_POLL = 0.2  # seconds: a cancel from another terminal is noticed well within 1 s
+
+
+def run_spec(store: Store, state: RunState) -> PipelineSpec:
+    """The definition the run was started with (its stored snapshot, never the current file)."""
+    info = store.version(state.pipeline, state.version)
+    if info is None:  # a run always points at a registered version; a broken store does not
+        raise UsageError(f"run {state.run_id}: its definition (version {state.version}) is missing")
+    return PipelineSpec.from_dict(json.loads(info.compiled))
+
+
+def claim(store: Store, state: RunState) -> None:
+    """Make this process the run's owner, refusing while another live process owns it."""
+    # A finished run's last owner wrote RunFinished as its last act: it is done with it.
+    owned = state.status not in RUN_TERMINAL and state.pid != os.getpid()
+    if owned and process_alive(state.pid, state.host, state.heartbeat_at):
+        raise UsageError(
+            f"run {state.run_id} is locked by a live process (pid {state.pid} on {state.host})",
+            hint=f"watch it with: orchestrate pipeline status {state.run_id} --watch",
+        )
+    if not store.claim(state.run_id, (state.pid, state.host), os.getpid(), this_host()):
+        raise UsageError(f"run {state.run_id} was just claimed by another process", hint="try again")
+
+
+async def _supervise(store: Store, run_id: str, scheduler: Scheduler) -> None:
+    """Heartbeats for liveness, and cancel requests written by other processes."""
+    last_beat = 0.0
+    while True:
+        request = store.cancel_request(run_id)
+        if request is not None:
+            scheduler.request_cancel(f"cancelled by {request[1]}")
+            return
+        now = time.time()
+        if now - last_beat >= HEARTBEAT_EVERY:
+            store.heartbeat(run_id, now)
+            last_beat = now
+        await anyio.sleep(CANCEL_POLL)
+
+
+def execute(
+    settings: Settings,
+    store: Store,
+    state: RunState,
+    view: EventSink,
+    *,
+    max_parallel: int | None,
+    env: Mapping[str, str],
+    spec: PipelineSpec | None = None,
+    reopen: bool = False,
+    rerun: frozenset[str] = frozenset(),
+) -> RunResult:
+    """Run (or continue) a stored run to its end in this process.
+
+    ``reopen`` lets a failed or cancelled run go on (resume); a finished run is refused otherwise.
+    """
+    if state.status is RunStatus.SUCCEEDED or (state.status in RUN_TERMINAL and not reopen):
+        raise UsageError(f"run {state.run_id} already {state.status.value}")
+    spec = spec or run_spec(store, state)
+    claim(store, state)
+    if state.pid is not None:
+        # A request addressed to an earlier process of this run is spent; one made before the
+        # first process claimed it (a cancelled --detach start) still stands.
+        store.clear_cancel(state.run_id)
+    config = RunConfig(
+        run_id=state.run_id,
+        spec=spec,
+        log_dir=str(settings.logs_dir / state.run_id),
+        workspace=str(settings.root),
+        variables=dict(state.variables),
+        base_env=dict(env),
+        max_parallel=max_parallel_for(max_parallel, settings, spec.max_parallel),
+        default_timeout=spec.default_timeout or settings.default_timeout,
+        previous=state.stages,
+        rerun=rerun,
+    )
+    scheduler = Scheduler(config, FanOut([store.writer(state.run_id), view]))
+    os.chdir(settings.root)  # stages run in the workspace
+
+    async def main() -> RunResult:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_supervise, store, state.run_id, scheduler)
+            result = await scheduler.run()
+            tg.cancel_scope.cancel()
+        return result
+
+    return anyio.run(main)
+
+
+def log_dir(settings: Settings, run_id: str) -> Path:
+    return settings.logs_dir / run_id

@@ -1,0 +1,115 @@
+"""Tables for the registry and the run history."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from rich.console import Group, RenderableType
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+
+from orchestrate.domain.records import RunSummary, VersionInfo
+from orchestrate.graph import Dag
+from orchestrate.services.registry import Listed, Template
+from orchestrate.spec.model import PipelineSpec, TriggerSpec
+from orchestrate.ui.run_view import status_text
+from orchestrate.ui.text import format_duration
+
+
+def ago(at: float | None, now: float) -> str:
+    if at is None:
+        return ""
+    seconds = max(0.0, now - at)
+    if seconds < 60:
+        return f"{int(seconds)}s ago"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)}h ago"
+    return time.strftime("%Y-%m-%d", time.localtime(at))
+
+
+def trigger_text(triggers: Sequence[TriggerSpec]) -> str:
+    parts = []
+    for t in triggers:
+        if t.event:
+            parts.append(t.event + (f" [{', '.join(t.branches)}]" if t.branches else ""))
+        elif t.cron:
+            parts.append(f"cron {t.cron}")
+    return "; ".join(parts) or "manual"
+
+
+def pipeline_table(rows: Sequence[Listed], now: float) -> RenderableType:
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("pipeline", "enabled", "version", "triggers", "last run", "success"):
+        table.add_column(column)
+    problems: list[Text] = []
+    for row in rows:
+        info = row.info
+        last = info.last_run if info else None
+        rate = info.success_rate if info else None
+        table.add_row(
+            Text(row.name),
+            "yes" if info is None or info.enabled else Text("no", style="yellow"),
+            str(row.version or ""),
+            Text(trigger_text(row.spec.triggers) if row.spec else ""),
+            Text.assemble(status_text(last.status.value), f" {ago(last.created_at, now)}")
+            if last
+            else Text("never", style="dim"),
+            f"{rate:.0%} of {info.finished}" if info is not None and rate is not None else "",
+        )
+        if row.error:
+            problems.append(Text(f"⚠ {row.error}", style="yellow"))
+        if row.path is None:
+            problems.append(
+                Text(f"⚠ {row.name}: its file is gone from pipelines.d/; runs stay readable", style="dim")
+            )
+    if not rows:
+        return Text("no pipelines yet: orchestrate pipeline init ci, or put a YAML file in pipelines.d/")
+    return Group(table, *problems)
+
+
+def pipeline_detail(info: VersionInfo, spec: PipelineSpec, versions: int) -> RenderableType:
+    dag = Dag.from_spec(spec)
+    levels = dag.levels()
+    summary = Text.assemble(
+        (spec.name, "bold"),
+        f"  version {info.version} of {versions}  {info.path}  digest {info.digest[:12]}\n",
+        f"{len(spec.stages)} stages in {len(levels)} levels; roots: {', '.join(dag.roots())}; ",
+        f"triggers: {trigger_text(spec.triggers)}",
+    )
+    if spec.description:
+        summary.append(f"\n{spec.description}", style="dim")
+    return Group(summary, Syntax(info.text, "yaml", line_numbers=True, word_wrap=True))
+
+
+def history_table(name: str, runs: Sequence[RunSummary], now: float) -> RenderableType:
+    if not runs:
+        return Text(f"no runs of {name} yet: orchestrate pipeline run {name}")
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("run", "status", "started", "duration", "version", "by", "reason"):
+        table.add_column(column, overflow="fold")
+    for r in runs:
+        table.add_row(
+            r.id,
+            status_text(r.status.value),
+            ago(r.started_at or r.created_at, now),
+            format_duration(r.duration(now)),
+            str(r.version),
+            Text(r.started_by or r.triggered_by or ""),
+            Text(r.reason or "", style="dim"),
+        )
+    return table
+
+
+def template_table(items: Sequence[Template]) -> RenderableType:
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    table.add_column("template")
+    table.add_column("description")
+    for t in items:
+        table.add_row(t.name, Text(t.description))
+    return Group(
+        table, Text("copy one into pipelines.d/: orchestrate pipeline init NAME [--name NEW]", style="dim")
+    )
