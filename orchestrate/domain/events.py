@@ -32,6 +32,7 @@ class StageStarted:
     at: float
     log_path: str
     command: str | None = None
+    pid: int | None = None  # the stage's process (and process group), when it is one
 
 
 @dataclass(frozen=True)

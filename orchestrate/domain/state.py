@@ -33,6 +33,7 @@ class AttemptState:
     exit_code: int | None = None
     error: str | None = None
     log_path: str = ""
+    pid: int | None = None
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ def apply(state: RunState, event: RunEvent) -> RunState:
         return dataclasses.replace(state, status=event.status, finished_at=event.at, reason=event.reason)
     stage = state.stages.get(event.stage) or StageState(event.stage)
     if isinstance(event, StageStarted):
-        attempt = AttemptState(event.attempt, event.at, log_path=event.log_path)
+        attempt = AttemptState(event.attempt, event.at, log_path=event.log_path, pid=event.pid)
         stage = dataclasses.replace(
             stage,
             status=StageStatus.RUNNING,

@@ -14,7 +14,7 @@ import os
 import shlex
 import shutil
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import anyio
@@ -67,12 +67,13 @@ def command_argv(command: str) -> list[str]:
         words = command.split()
         if words and words[0] not in _SHELL_WORDS:
             return words
-    return ["/bin/sh", "-c", command]
+    # -e: a multi-line script stops at its first failing command (as GitHub Actions' sh -e {0}).
+    return ["/bin/sh", "-e", "-c", command]
 
 
 def display_argv(argv: Sequence[str]) -> str:
-    if len(argv) == 3 and argv[0] == "/bin/sh" and argv[1] == "-c":
-        return argv[2]
+    if len(argv) == 4 and argv[:3] == ["/bin/sh", "-e", "-c"]:
+        return argv[3]
     return shlex.join(argv)
 
 
@@ -130,6 +131,11 @@ def _signal_group(pid: int, sig: int) -> None:
         pass
 
 
+def kill_group(pid: int) -> None:
+    """SIGKILL what is left of a stage's process group (a crashed run's stage, before it re-runs)."""
+    _signal_group(pid, signal.SIGKILL)
+
+
 async def terminate(pid: int, grace: float) -> int:
     """SIGTERM the process group, wait ``grace`` seconds, then SIGKILL it; returns the exit code."""
     _signal_group(pid, signal.SIGTERM)
@@ -144,18 +150,24 @@ async def terminate(pid: int, grace: float) -> int:
 
 
 async def run_process(
-    argv: Sequence[str], env: Mapping[str, str], log_path: str, grace: float
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    log_path: str,
+    grace: float,
+    on_start: Callable[[int | None], None] = lambda pid: None,
 ) -> ProcessResult:
     """Run to completion. On cancellation the process group is terminated before re-raising."""
     try:
         pid = _spawn(argv, env, log_path)
-    except FileNotFoundError:
-        message = f"command not found: {argv[0]}"
+    except (FileNotFoundError, PermissionError) as e:
+        code, message = (
+            (127, "command not found") if isinstance(e, FileNotFoundError) else (126, "permission denied")
+        )
+        on_start(None)
         with open(log_path, "a", encoding="utf-8") as log:
-            log.write(f"orchestrate: {message}\n")
-        return ProcessResult(127, message)
-    except PermissionError:
-        return ProcessResult(126, f"permission denied: {argv[0]}")
+            log.write(f"orchestrate: {message}: {argv[0]}\n")
+        return ProcessResult(code, f"{message}: {argv[0]}")
+    on_start(pid)
     try:
         code = await _wait_pid(pid)
     except BaseException:

@@ -60,6 +60,8 @@ class Job:
     env: Mapping[str, str]
     log_path: str
     output_path: str
+    # Called once, as soon as the work has started (with its process id, if it has one).
+    on_start: Callable[[int | None], None] = lambda pid: None
 
 
 class Executor(Protocol):
@@ -73,7 +75,7 @@ class SubprocessExecutor:
         self.grace = grace
 
     async def run(self, job: Job) -> ProcessResult:
-        return await run_process(job.argv, job.env, job.log_path, self.grace)
+        return await run_process(job.argv, job.env, job.log_path, self.grace, job.on_start)
 
 
 @dataclass(frozen=True)
@@ -263,14 +265,14 @@ class Scheduler:
                     log.write(f"\n--- orchestrate: attempt {attempt} ---\n")
                 if os.path.exists(output_path):
                     os.unlink(output_path)
-            job = Job(cfg.run_id, spec.name, attempt, argv, env, log_path, output_path)
-            self.sink.emit(
-                StageStarted(cfg.run_id, spec.name, attempt, self.clock(), log_path, display_argv(argv))
-            )
+            on_start = self._starter(spec.name, attempt, log_path, display_argv(argv))
+            job = Job(cfg.run_id, spec.name, attempt, argv, env, log_path, output_path, on_start)
             try:
                 with anyio.move_on_after(timeout) as deadline:
                     result = await self.executor.run(job)
+                on_start(None)  # an executor that never said so
             except anyio.get_cancelled_exc_class():
+                on_start(None)
                 with anyio.CancelScope(shield=True):
                     self.sink.emit(
                         StageFinished(
@@ -323,6 +325,20 @@ class Scheduler:
                 )
                 return status
         raise AssertionError("unreachable: the last attempt always returns")
+
+    def _starter(self, stage: str, attempt: int, log_path: str, command: str) -> Callable[[int | None], None]:
+        """StageStarted, emitted once, when the executor says the work began (so it can carry the pid)."""
+        done = False
+
+        def on_start(pid: int | None) -> None:
+            nonlocal done
+            if not done:
+                done = True
+                self.sink.emit(
+                    StageStarted(self.cfg.run_id, stage, attempt, self.clock(), log_path, command, pid)
+                )
+
+        return on_start
 
     def _finish_early(self, stage: str, attempt: int, log_path: str, error: str) -> StageStatus:
         now = self.clock()

@@ -19,7 +19,8 @@ import anyio
 from orchestrate.domain.errors import UsageError
 from orchestrate.domain.events import EventSink, FanOut
 from orchestrate.domain.state import RunState
-from orchestrate.domain.status import RUN_TERMINAL, RunStatus
+from orchestrate.domain.status import RUN_TERMINAL, RunStatus, StageStatus
+from orchestrate.engine.process import kill_group
 from orchestrate.engine.scheduler import RunConfig, RunResult, Scheduler
 from orchestrate.services.liveness import HEARTBEAT_EVERY, process_alive, this_host
 from orchestrate.settings import Settings, max_parallel_for
@@ -50,6 +51,15 @@ def claim(store: Store, state: RunState) -> None:
         )
     if not store.claim(state.run_id, (state.pid, state.host), os.getpid(), this_host()):
         raise UsageError(f"run {state.run_id} was just claimed by another process", hint="try again")
+
+
+def _stop_leftovers(state: RunState) -> None:
+    """Stages of a crashed process live in their own sessions and may still run: stop them first."""
+    if state.pid is None or state.host != this_host():
+        return
+    for stage in state.stages.values():
+        if stage.status is StageStatus.RUNNING and stage.attempts and stage.attempts[-1].pid:
+            kill_group(stage.attempts[-1].pid)
 
 
 async def _supervise(store: Store, run_id: str, scheduler: Scheduler) -> None:
@@ -87,6 +97,7 @@ def execute(
         raise UsageError(f"run {state.run_id} already {state.status.value}")
     spec = spec or run_spec(store, state)
     claim(store, state)
+    _stop_leftovers(state)
     if state.pid is not None:
         # A request addressed to an earlier process of this run is spent; one made before the
         # first process claimed it (a cancelled --detach start) still stands.

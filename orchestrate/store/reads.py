@@ -74,6 +74,7 @@ def run_state(conn: sqlite3.Connection, run_id: str) -> RunState:
                     exit_code=a["exit_code"],
                     error=a["error"],
                     log_path=a["log_path"],
+                    pid=a["pid"],
                 )
                 for a in attempts.get(row["name"], ())
             ),

@@ -79,11 +79,11 @@ STAGE_STARTED = (
 # Restarting an attempt number that already has a row (a resumed run re-running the
 # attempt a crash interrupted) replaces that row instead of failing the transition.
 INSERT_ATTEMPT = (
-    "INSERT INTO stage_attempts (run_id, stage, attempt, started_at, status, log_path, command) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?) "
+    "INSERT INTO stage_attempts (run_id, stage, attempt, started_at, status, log_path, command, pid) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (run_id, stage, attempt) DO UPDATE SET started_at = excluded.started_at, "
     "finished_at = NULL, status = excluded.status, exit_code = NULL, error = NULL, "
-    "log_path = excluded.log_path, command = excluded.command"
+    "log_path = excluded.log_path, command = excluded.command, pid = excluded.pid"
 )
 
 FINISH_ATTEMPT = (
@@ -113,7 +113,7 @@ SELECT_STAGES = (
 )
 
 SELECT_ATTEMPTS = (
-    "SELECT stage, attempt, started_at, finished_at, status, exit_code, error, log_path "
+    "SELECT stage, attempt, started_at, finished_at, status, exit_code, error, log_path, pid "
     "FROM stage_attempts WHERE run_id = ? ORDER BY stage, attempt"
 )
 
@@ -201,3 +201,17 @@ RUNS_BEYOND = "SELECT id FROM runs WHERE pipeline = ? AND status IN (?, ?, ?) OR
 DELETE_ATTEMPTS = "DELETE FROM stage_attempts WHERE run_id = ?"
 
 DELETE_RUN = "DELETE FROM runs WHERE id = ?"
+
+# -- import (a run moved here from a checkpoint) -------------------------------------------
+
+IMPORT_RUN_STATE = "UPDATE runs SET status = ?, started_at = ?, finished_at = ?, reason = ? WHERE id = ?"
+
+IMPORT_STAGE_STATE = (
+    "UPDATE stages SET status = ?, attempts = ?, started_at = ?, finished_at = ?, reason = ?, outputs = ? "
+    "WHERE run_id = ? AND name = ?"
+)
+
+IMPORT_ATTEMPT = (
+    "INSERT INTO stage_attempts (run_id, stage, attempt, started_at, finished_at, status, exit_code, error, "
+    "log_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)

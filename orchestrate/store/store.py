@@ -211,3 +211,65 @@ class Store:
     def delete_run(self, run_id: str) -> None:
         with self._db.write() as conn:
             control.delete_run(conn, run_id)
+
+    # -- import ---------------------------------------------------------------------------
+
+    def import_run(self, state: RunState, version: int, digest: str) -> None:
+        """Re-create a run (from a checkpoint) exactly as it stood, in one transaction.
+
+        The definition ``version`` must be registered first. A parent run this store
+        does not hold is dropped from the link.
+        """
+        with self._db.write() as conn:
+            parent = state.parent_run_id
+            if parent is not None and conn.execute(sql.RUN_EXISTS, (parent,)).fetchone() is None:
+                parent = None
+            conn.execute(
+                sql.INSERT_RUN,
+                (
+                    state.run_id,
+                    state.pipeline,
+                    version,
+                    digest,
+                    state.status.value,
+                    dumps(dict(state.variables)),
+                    state.created_at,
+                    state.triggered_by,
+                    parent,
+                    state.started_by,
+                ),
+            )
+            conn.execute(
+                sql.IMPORT_RUN_STATE,
+                (state.status.value, state.started_at, state.finished_at, state.reason, state.run_id),
+            )
+            for position, stage in enumerate(state.stages.values()):
+                conn.execute(sql.INSERT_STAGE, (state.run_id, stage.name, position, stage.status.value))
+                conn.execute(
+                    sql.IMPORT_STAGE_STATE,
+                    (
+                        stage.status.value,
+                        stage.attempt,
+                        stage.started_at,
+                        stage.finished_at,
+                        stage.reason,
+                        dumps(dict(stage.outputs)),
+                        state.run_id,
+                        stage.name,
+                    ),
+                )
+                for a in stage.attempts:
+                    conn.execute(
+                        sql.IMPORT_ATTEMPT,
+                        (
+                            state.run_id,
+                            stage.name,
+                            a.attempt,
+                            a.started_at,
+                            a.finished_at,
+                            a.status.value,
+                            a.exit_code,
+                            a.error,
+                            a.log_path,
+                        ),
+                    )

@@ -127,6 +127,7 @@ class StageAttemptRecord(SQLModel, table=True):
     error: str | None = None
     log_path: str = ""
     command: str | None = None  # as run, after interpolation
+    pid: int | None = None  # its process group, to stop leftovers when a crashed run resumes
 
 
 class RunEventRecord(SQLModel, table=True):

@@ -99,6 +99,7 @@ def _apply(conn: sqlite3.Connection, event: RunEvent) -> None:
                 StageStatus.RUNNING.value,
                 event.log_path,
                 event.command,
+                event.pid,
             ),
         )
     elif isinstance(event, StageFinished):

@@ -216,3 +216,10 @@ def test_rerun_runs_a_settled_stage_again(tmp_path: Path) -> None:
     p = spec(stage("a"), stage("b", needs=("a",)))
     _, rec = run(p, tmp_path, previous=previous, rerun=frozenset({"b"}))
     assert [(e.stage, e.attempt) for e in rec.events if isinstance(e, StageStarted)] == [("b", 2)]
+
+
+def test_a_multi_line_script_stops_at_its_first_failing_line(tmp_path: Path) -> None:
+    os.chdir(tmp_path)
+    result, rec = run(spec(stage("s", "false\ntouch reached")), tmp_path)
+    assert result.status is RunStatus.FAILED and finished(rec)["s"].exit_code == 1
+    assert not (tmp_path / "reached").exists()
