@@ -149,7 +149,14 @@ def run(
     version: Annotated[
         int | None, typer.Option("--version", help="Run stored version N instead of the file as it is now.")
     ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Run even if the pipeline is disabled.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Run even if disabled; with --resume, start RUN over as a new run."),
+    ] = False,
+    resume_run: Annotated[
+        str | None,
+        typer.Option("--resume", help="Continue run RUN of this pipeline instead of starting one."),
+    ] = None,
     as_json: AsJson = False,
     plain: Plain = False,
 ) -> None:
@@ -168,11 +175,18 @@ def run(
       orchestrate pipeline run ci --detach      # then: orchestrate pipeline status RUN --watch
 
       orchestrate pipeline run ci --version 3   # a stored version, e.g. after a bad edit
+
+      orchestrate pipeline run ci --resume 01jd3k   # same as: orchestrate pipeline resume 01jd3k
     """
     from orchestrate.services import execution, runs
 
     overrides = runs.parse_vars(var or [])
     s = settings()
+    if resume_run is not None:
+        _resume(
+            resume_run, None, None, force, False, max_parallel, as_json, plain, pipeline=Path(pipeline).stem
+        )
+        return
     if dry_run:
         _dry_run(pipeline, overrides, max_parallel, as_json)
         return
@@ -198,11 +212,27 @@ def run(
 @app.command("resume")
 @handle_errors
 def resume(
-    run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is enough).")],
+    run_id: Annotated[str | None, typer.Argument(help="Run id (a unique prefix is enough).")] = None,
     from_stage: Annotated[
         str | None,
         typer.Option("--from", help="Re-run this stage and everything after it, even if it succeeded."),
     ] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint",
+            help="Re-create the run from its checkpoint.json (e.g. moved from another machine).",
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Start over: a new run of RUN's definition, linked to it.")
+    ] = False,
+    use_current: Annotated[
+        bool,
+        typer.Option(
+            "--use-current-definition", help="Continue with the file as it is now, not the run's snapshot."
+        ),
+    ] = False,
     max_parallel: MaxParallel = None,
     as_json: AsJson = False,
     plain: Plain = False,
@@ -210,27 +240,142 @@ def resume(
     """Continue a run that stopped: succeeded and skipped stages are kept, the rest run again.
 
     A stage that was running when its process died runs again as a new attempt; failed
-    stages of a failed run are re-run with everything downstream of them.
+    stages of a failed run are re-run with everything downstream of them. The run's own
+    definition is used, not the current file, unless --use-current-definition.
 
     Examples:
 
       orchestrate pipeline resume 01jd3k
 
       orchestrate pipeline resume 01jd3k --from build
+
+      orchestrate pipeline resume --checkpoint /mnt/old/checkpoints/01jd3k.../checkpoint.json
+
+      orchestrate pipeline resume 01jd3k --force      # everything again, as a new run
     """
+    from orchestrate.domain.errors import UsageError
+
+    if (run_id is None) == (checkpoint is None):
+        raise UsageError(
+            "give a RUN id or --checkpoint FILE (one of them)", hint="orchestrate pipeline resume 01jd3k"
+        )
+    _resume(run_id, from_stage, checkpoint, force, use_current, max_parallel, as_json, plain)
+
+
+def _resume(
+    run_id: str | None,
+    from_stage: str | None,
+    checkpoint: Path | None,
+    force: bool,
+    use_current: bool,
+    max_parallel: int | None,
+    as_json: bool,
+    plain: bool,
+    pipeline: str | None = None,
+) -> None:
+    from orchestrate.domain.errors import UsageError
     from orchestrate.services import execution
     from orchestrate.services import resume as resuming
 
     s = settings()
-    store, state, rerun = resuming.prepare(s, run_id, from_stage)
+    if checkpoint is not None:
+        store, state, spec = resuming.import_checkpoint(s, checkpoint)
+        rerun = resuming.prepare(s, state.run_id, from_stage)[2]
+    elif force:
+        store, state, spec = resuming.new_run_from(s, run_id or "", from_stage=None, overrides={})
+        rerun = frozenset()
+    else:
+        store, state, rerun, spec = resuming.prepare(s, run_id or "", from_stage, use_current)
+    if pipeline is not None and state.pipeline != pipeline:
+        raise UsageError(f"run {state.run_id} is a run of {state.pipeline}, not {pipeline}")
     if state.status is RunStatus.SUCCEEDED:
         typer.echo(f"run {state.run_id} already succeeded; nothing to resume")
         return
     with make_view(state, as_json, plain) as view:
         result = execution.execute(
-            s, store, state, view, max_parallel=max_parallel, env=os.environ, reopen=True, rerun=rerun
+            s,
+            store,
+            state,
+            view,
+            max_parallel=max_parallel,
+            env=os.environ,
+            spec=spec,
+            reopen=True,
+            rerun=rerun,
         )
     finish(result, store.run_record(state.run_id) if as_json else None)
+
+
+@app.command("fork")
+@handle_errors
+def fork(
+    run_id: Annotated[str, typer.Argument(help="The run to fork (a unique prefix is enough).")],
+    from_stage: Annotated[str, typer.Option("--from", help="Run this stage and everything after it again.")],
+    var: Annotated[
+        list[str] | None, typer.Option("--var", help="Override a variable: --var NAME=VALUE (repeatable).")
+    ] = None,
+    max_parallel: MaxParallel = None,
+    as_json: AsJson = False,
+    plain: Plain = False,
+) -> None:
+    """A new run that reuses RUN's results upstream of STAGE and runs STAGE and what follows.
+
+    The new run is linked to RUN; compare them with `pipeline diff`.
+
+    Examples:
+
+      orchestrate pipeline fork 01jd3k --from deploy
+
+      orchestrate pipeline fork 01jd3k --from summarize --var model=opus
+    """
+    from orchestrate.services import execution, runs
+    from orchestrate.services import resume as resuming
+
+    s = settings()
+    store, state, spec = resuming.new_run_from(
+        s, run_id, from_stage=from_stage, overrides=runs.parse_vars(var or [])
+    )
+    if not as_json:
+        typer.echo(f"run {state.run_id}: fork of {run_id} from {from_stage}", err=True)
+    with make_view(state, as_json, plain) as view:
+        result = execution.execute(
+            s, store, state, view, max_parallel=max_parallel, env=os.environ, spec=spec
+        )
+    finish(result, store.run_record(state.run_id) if as_json else None)
+
+
+@app.command("diff")
+@handle_errors
+def diff(
+    run_a: Annotated[str, typer.Argument(help="A run id (or unique prefix).")],
+    run_b: Annotated[str, typer.Argument(help="Another run id (or unique prefix).")],
+    all_stages: Annotated[
+        bool, typer.Option("--all", help="Show every stage, not only those that differ.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Two runs side by side, per stage: status, duration, outputs, tokens and cost that differ.
+
+    Examples:
+
+      orchestrate pipeline diff 01jd3k 01jd4m
+
+      orchestrate pipeline diff 01jd3k 01jd4m --all --json
+    """
+    from orchestrate.services.diff import diff_runs
+    from orchestrate.store import open_store
+
+    store = open_store(settings().db_path)
+    result = diff_runs(
+        store.run_record(store.resolve_run_id(run_a)), store.run_record(store.resolve_run_id(run_b))
+    )
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(all_stages), indent=2))
+        return
+    from orchestrate.ui.console import stdout_console
+    from orchestrate.ui.diff_view import diff_view
+
+    stdout_console().print(diff_view(result, all_stages))
 
 
 def finish(result: RunResult, record: dict[str, Any] | None) -> None:

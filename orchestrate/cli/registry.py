@@ -78,7 +78,12 @@ def _listed_json(row):  # type: ignore[no-untyped-def]
         "enabled": info.enabled if info else True,
         "version": row.version,
         "triggers": [t.__dict__ for t in row.spec.triggers] if row.spec else [],
-        "last_run": {"id": last.id, "status": last.status.value, "created_at": last.created_at}
+        "last_run": {
+            "id": last.id,
+            "status": last.status.value,
+            "created_at": last.created_at,
+            "orphaned": row.last_orphaned,
+        }
         if last
         else None,
         "runs": {k.value: v for k, v in info.counts.items()} if info else {},

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from orchestrate.store import Store
 
 
-def orphaned(state: RunState, now: float | None = None) -> bool:
+def orphaned(state: RunState | RunSummary, now: float | None = None) -> bool:
     """Active in the store, but no live process is running it (it crashed or was killed)."""
     if state.status not in RUN_ACTIVE:
         return False

@@ -25,6 +25,7 @@ from orchestrate.engine.scheduler import RunConfig, RunResult, Scheduler
 from orchestrate.services.liveness import HEARTBEAT_EVERY, process_alive, this_host
 from orchestrate.settings import Settings, max_parallel_for
 from orchestrate.spec.model import PipelineSpec
+from orchestrate.store.checkpoint import CheckpointWriter, Definition
 
 if TYPE_CHECKING:
     from orchestrate.store import Store
@@ -114,7 +115,9 @@ def execute(
         previous=state.stages,
         rerun=rerun,
     )
-    scheduler = Scheduler(config, FanOut([store.writer(state.run_id), view]))
+    definition = Definition(spec.name, state.version, spec.digest, spec.path, spec.text)
+    checkpoint = CheckpointWriter(settings.checkpoints_dir / state.run_id, state, definition)
+    scheduler = Scheduler(config, FanOut([store.writer(state.run_id), checkpoint, view]))
     os.chdir(settings.root)  # stages run in the workspace
 
     async def main() -> RunResult:
@@ -124,7 +127,10 @@ def execute(
             tg.cancel_scope.cancel()
         return result
 
-    return anyio.run(main)
+    try:
+        return anyio.run(main)
+    finally:
+        checkpoint.close()
 
 
 def log_dir(settings: Settings, run_id: str) -> Path:

@@ -39,6 +39,14 @@ class Listed:
     version: int | None
     error: str | None = None  # why the file as it is now does not validate
 
+    @property
+    def last_orphaned(self) -> bool:
+        """The last run is active in the store but its process is gone."""
+        from orchestrate.services.control import orphaned
+
+        last = self.info.last_run if self.info else None
+        return last is not None and orphaned(last)
+
 
 def sync(settings: Settings, store: Store) -> list[Listed]:
     """Read every file in pipelines.d/, registering new versions; plus pipelines known only to the store."""

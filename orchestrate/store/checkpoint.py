@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrate.domain.errors import OrchestrateError
-from orchestrate.domain.events import RunEvent, StageLogLine, from_record, kind_of
+from orchestrate.domain.events import RunEvent, RunFinished, StageLogLine, from_record, kind_of
 from orchestrate.domain.state import AttemptState, RunState, StageState, apply
 from orchestrate.domain.status import RunStatus, StageStatus
 from orchestrate.store.writer import payload
@@ -55,6 +55,7 @@ def write_atomically(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes it private; a checkpoint is meant to be read and copied
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -100,6 +101,7 @@ def snapshot(state: RunState, definition: Definition, seq: int) -> dict[str, Any
                         "exit_code": a.exit_code,
                         "error": a.error,
                         "log_path": a.log_path,
+                        "pid": a.pid,
                     }
                     for a in s.attempts
                 ],
@@ -135,7 +137,10 @@ class CheckpointWriter:
         self._journal.flush()  # in the page cache: survives this process dying, like the store's commits
         self._journal_bytes += len(data)
         self.bytes_written += len(data)
-        if self.state.done or self._journal_bytes > max(MIN_JOURNAL, self._snapshot_bytes):
+        if isinstance(event, RunFinished):
+            self._compact()
+            self._journal.close()  # the run is over: the snapshot alone describes it
+        elif self._journal_bytes > max(MIN_JOURNAL, self._snapshot_bytes):
             self._compact()
 
     def _compact(self) -> None:
@@ -147,8 +152,6 @@ class CheckpointWriter:
         self._snapshot_bytes = len(data)
         self._journal_bytes = 0
         self.bytes_written += len(data)
-        if self.state.done:
-            self._journal.close()
 
     def close(self) -> None:
         if not self._journal.closed:
@@ -170,6 +173,7 @@ def _state_from(data: Mapping[str, Any]) -> RunState:
                     exit_code=a.get("exit_code"),
                     error=a.get("error"),
                     log_path=a.get("log_path", ""),
+                    pid=a.get("pid"),
                 )
                 for a in s["attempts"]
             ),

@@ -215,3 +215,5 @@ IMPORT_ATTEMPT = (
     "INSERT INTO stage_attempts (run_id, stage, attempt, started_at, finished_at, status, exit_code, error, "
     "log_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+
+SET_RUN_VERSION = "UPDATE runs SET version = ?, digest = ? WHERE id = ?"

@@ -8,6 +8,7 @@ SQLModel sessions over ``tables.py``; they must return domain objects too.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 from orchestrate.domain.events import RunEvent
 from orchestrate.domain.records import PipelineInfo, RunSummary, VersionInfo
-from orchestrate.domain.state import RunState
+from orchestrate.domain.state import RunState, StageState
 from orchestrate.domain.status import RunStatus, StageStatus
 from orchestrate.store import control, reads, registry, sql
 from orchestrate.store.db import Database
@@ -214,6 +215,17 @@ class Store:
 
     # -- import ---------------------------------------------------------------------------
 
+    def set_run_version(self, run_id: str, version: int, digest: str) -> None:
+        """Point a run at another registered definition (resume --use-current-definition)."""
+        with self._db.write() as conn:
+            conn.execute(sql.SET_RUN_VERSION, (version, digest, run_id))
+
+    def copy_stages(self, run_id: str, stages: Sequence[StageState], reason: str) -> None:
+        """Give a new run the settled results of another run's stages (a fork reuses them)."""
+        with self._db.write() as conn:
+            for stage in stages:
+                _import_stage(conn, run_id, stage, reason)
+
     def import_run(self, state: RunState, version: int, digest: str) -> None:
         """Re-create a run (from a checkpoint) exactly as it stood, in one transaction.
 
@@ -245,31 +257,35 @@ class Store:
             )
             for position, stage in enumerate(state.stages.values()):
                 conn.execute(sql.INSERT_STAGE, (state.run_id, stage.name, position, stage.status.value))
-                conn.execute(
-                    sql.IMPORT_STAGE_STATE,
-                    (
-                        stage.status.value,
-                        stage.attempt,
-                        stage.started_at,
-                        stage.finished_at,
-                        stage.reason,
-                        dumps(dict(stage.outputs)),
-                        state.run_id,
-                        stage.name,
-                    ),
-                )
-                for a in stage.attempts:
-                    conn.execute(
-                        sql.IMPORT_ATTEMPT,
-                        (
-                            state.run_id,
-                            stage.name,
-                            a.attempt,
-                            a.started_at,
-                            a.finished_at,
-                            a.status.value,
-                            a.exit_code,
-                            a.error,
-                            a.log_path,
-                        ),
-                    )
+                _import_stage(conn, state.run_id, stage, stage.reason)
+
+
+def _import_stage(conn: sqlite3.Connection, run_id: str, stage: StageState, reason: str | None) -> None:
+    conn.execute(
+        sql.IMPORT_STAGE_STATE,
+        (
+            stage.status.value,
+            stage.attempt,
+            stage.started_at,
+            stage.finished_at,
+            reason,
+            dumps(dict(stage.outputs)),
+            run_id,
+            stage.name,
+        ),
+    )
+    for a in stage.attempts:
+        conn.execute(
+            sql.IMPORT_ATTEMPT,
+            (
+                run_id,
+                stage.name,
+                a.attempt,
+                a.started_at,
+                a.finished_at,
+                a.status.value,
+                a.exit_code,
+                a.error,
+                a.log_path,
+            ),
+        )

@@ -55,7 +55,10 @@ def pipeline_table(rows: Sequence[Listed], now: float) -> RenderableType:
             "yes" if info is None or info.enabled else Text("no", style="yellow"),
             str(row.version or ""),
             Text(trigger_text(row.spec.triggers) if row.spec else ""),
-            Text.assemble(status_text(last.status.value), f" {ago(last.created_at, now)}")
+            Text.assemble(
+                status_text(last.status.value, "running (orphaned)" if row.last_orphaned else None),
+                f" {ago(last.created_at, now)}",
+            )
             if last
             else Text("never", style="dim"),
             f"{rate:.0%} of {info.finished}" if info is not None and rate is not None else "",
