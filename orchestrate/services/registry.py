@@ -8,13 +8,12 @@ version stays runnable with ``--version``.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from orchestrate.atomic import write_atomically
 from orchestrate.domain.errors import NotFoundError, SpecError, UsageError
 from orchestrate.domain.records import PipelineInfo, VersionInfo
 from orchestrate.domain.status import RUN_ACTIVE
@@ -78,21 +77,6 @@ def _declared_name(path: Path) -> str | None:
     return m.group(1) if m else None
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _load_new(file: Path) -> PipelineSpec:
     from orchestrate.spec.loader import load_pipeline
 
@@ -118,7 +102,7 @@ def create(settings: Settings, store: Store, file: Path) -> tuple[PipelineSpec, 
             hint=f"change it with: orchestrate pipeline update {spec.name} {file}",
         )
     target = settings.pipelines_dir / f"{spec.name}.yaml"
-    _write_atomically(target, spec.text)
+    write_atomically(target, spec.text.encode())
     registered, version = load_cached(target, display_path(target, settings.root), store)
     return registered, version, target
 
@@ -137,7 +121,7 @@ def update(settings: Settings, store: Store, name: str, file: Path) -> tuple[Pip
             f'unknown pipeline "{name}"', hint=f"create it with: orchestrate pipeline create {file}"
         )
     before = store.version(name)
-    _write_atomically(target, spec.text)
+    write_atomically(target, spec.text.encode())
     registered, version = load_cached(target, display_path(target, settings.root), store)
     return registered, version, before is None or before.version != version
 
@@ -242,5 +226,5 @@ def init_template(settings: Settings, template: str, name: str | None) -> Path:
             hint=f"choose another name: orchestrate pipeline init {template} --name {target_name}-2",
         )
     target = settings.pipelines_dir / f"{target_name}.yaml"
-    _write_atomically(target, text)
+    write_atomically(target, text.encode())
     return target

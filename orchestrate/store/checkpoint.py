@@ -18,13 +18,12 @@ The checkpoint is derived from the same events the store records, after it
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from orchestrate.atomic import write_atomically
 from orchestrate.domain.errors import OrchestrateError
 from orchestrate.domain.events import RunEvent, RunFinished, StageLogLine, from_record, kind_of
 from orchestrate.domain.state import AttemptState, RunState, StageState, apply
@@ -49,22 +48,6 @@ class Definition:
     digest: str
     path: str
     text: str
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes it private; a checkpoint is meant to be read and copied
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def snapshot(state: RunState, definition: Definition, seq: int) -> dict[str, Any]:
