@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from orchestrate import __version__
-from orchestrate.cli import pipeline, registry, runs  # noqa: F401 - registry and runs add commands
+from orchestrate.cli import events, pipeline, registry, runs  # noqa: F401 - registry and runs add commands
 from orchestrate.cli.common import GLOBALS, handle_errors
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(pipeline.app, name="pipeline")
+app.add_typer(events.app, name="event")
 
 
 def _version(value: bool) -> None:

@@ -21,6 +21,7 @@ from orchestrate.domain.errors import SpecError
 from orchestrate.domain.status import ExitCode, RunStatus
 
 if TYPE_CHECKING:
+    from orchestrate.domain.records import EventInfo
     from orchestrate.domain.state import RunState
     from orchestrate.engine.scheduler import RunResult
 
@@ -159,6 +160,21 @@ def run(
     ] = None,
     as_json: AsJson = False,
     plain: Plain = False,
+    event: Annotated[
+        str | None,
+        typer.Option("--event", help="With --dry-run: plan as if this event had triggered the run."),
+    ] = None,
+    payload: Annotated[
+        str | None, typer.Option("--payload", help="With --event: its JSON payload (file or -).")
+    ] = None,
+    branch: Annotated[str | None, typer.Option("--branch", help="With --event: the event's branch.")] = None,
+    label: Annotated[
+        list[str] | None, typer.Option("--label", help="With --event: a label (repeatable).")
+    ] = None,
+    changed_file: Annotated[
+        list[str] | None, typer.Option("--changed-file", help="With --event: a changed file (repeatable).")
+    ] = None,
+    parent_run: Annotated[str | None, typer.Option("--parent-run", hidden=True)] = None,
 ) -> None:
     """Run a pipeline: stages start as soon as their dependencies finish, shown live.
 
@@ -169,6 +185,8 @@ def run(
       orchestrate pipeline run ci
 
       orchestrate pipeline run ci --dry-run
+
+      orchestrate pipeline run docs --dry-run --event push --branch main --changed-file docs/a.md
 
       orchestrate pipeline run cd --max-parallel 8 --var environment=prod
 
@@ -187,10 +205,32 @@ def run(
             resume_run, None, None, force, False, max_parallel, as_json, plain, pipeline=Path(pipeline).stem
         )
         return
+    simulated = None
+    if event is not None or payload or branch or label or changed_file:
+        from orchestrate.domain.errors import UsageError
+        from orchestrate.triggers import events as triggers
+
+        if not dry_run or event is None:
+            raise UsageError(
+                "--event (with --payload, --branch, --label, --changed-file) goes with --dry-run",
+                hint="to start runs from an event: orchestrate event emit NAME ...",
+            )
+        body = triggers.read_payload(payload)
+        simulated = triggers.build_event(
+            event,
+            body,
+            branch=branch,
+            labels=label or [],
+            changed_files=changed_file or [],
+            user=s.user,
+            dry_run=True,
+        )
     if dry_run:
-        _dry_run(pipeline, overrides, max_parallel, as_json)
+        _dry_run(pipeline, overrides, max_parallel, as_json, simulated)
         return
-    store, state, spec = runs.prepare(s, pipeline, overrides, version=version, force=force)
+    store, state, spec = runs.prepare(
+        s, pipeline, overrides, version=version, force=force, parent=parent_run, env=os.environ
+    )
     if detach:
         pid = runs.detach(s, state.run_id, max_parallel)
         if as_json:
@@ -206,6 +246,8 @@ def run(
         result = execution.execute(
             s, store, state, view, max_parallel=max_parallel, env=os.environ, spec=spec
         )
+    if parent_run is not None and os.environ.get("ORCHESTRATE_OUTPUT"):
+        runs.report_to_parent(store.run_record(state.run_id), os.environ["ORCHESTRATE_OUTPUT"])
     finish(result, store.run_record(state.run_id) if as_json else None)
 
 
@@ -402,7 +444,9 @@ def make_view(initial: RunState, as_json: bool, plain: bool) -> Any:
     return LiveReporter(stdout_console(), initial)
 
 
-def _dry_run(ref: str, overrides: dict[str, str], max_parallel: int | None, as_json: bool) -> None:
+def _dry_run(
+    ref: str, overrides: dict[str, str], max_parallel: int | None, as_json: bool, event: EventInfo | None
+) -> None:
     from orchestrate.domain.errors import FeatureNotAvailable
     from orchestrate.services.definitions import check_runnable, load_for_reading
     from orchestrate.services.plan import make_plan
@@ -415,7 +459,16 @@ def _dry_run(ref: str, overrides: dict[str, str], max_parallel: int | None, as_j
     spec = load_for_reading(ref, settings)
     variables = merge_variables(spec, overrides)
     timeout = spec.default_timeout or s.default_timeout
-    plan = make_plan(spec, variables, max_parallel_for(max_parallel, s, spec.max_parallel), timeout)
+    if event is not None:
+        from orchestrate.triggers.events import match_pipeline
+
+        match = match_pipeline(spec, True, event)
+        variables = {**variables, **match.variables}
+        if match.trigger is None:
+            print_error_lines(
+                [f"note: event {event.name} would not start {spec.name}: {match.reason}"], label=False
+            )
+    plan = make_plan(spec, variables, max_parallel_for(max_parallel, s, spec.max_parallel), timeout, event)
     if as_json:
         typer.echo(json.dumps(plan.to_dict(), indent=2))
     else:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from orchestrate.domain.status import RunStatus
 
@@ -39,6 +41,37 @@ class RunSummary:
         if self.started_at is None:
             return None
         return max(0.0, (self.finished_at if self.finished_at is not None else now) - self.started_at)
+
+
+@dataclass(frozen=True)
+class EventInfo:
+    """An emitted event: its payload and what it says about the change (branch, labels, files)."""
+
+    id: str
+    name: str
+    payload: Mapping[str, Any]
+    created_at: float
+    branch: str | None = None
+    labels: tuple[str, ...] = ()
+    changed_files: tuple[str, ...] | None = None  # None: not known
+    emitted_by: str | None = None
+    dry_run: bool = False
+
+    def lookup(self, name: str) -> str | None:
+        """``${event.a.b}``: a payload field (or event.name, event.branch); JSON text for non-strings."""
+        if not name.startswith("event."):
+            return None
+        node: Any = {**self.payload, "name": self.name, "branch": self.branch}
+        for part in name.removeprefix("event.").split("."):
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                return None
+        if node is None:
+            return None
+        return node if isinstance(node, str) else json.dumps(node)
 
 
 @dataclass(frozen=True)

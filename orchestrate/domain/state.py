@@ -86,6 +86,7 @@ class RunState:
     started_by: str | None = None
     triggered_by: str | None = None
     parent_run_id: str | None = None
+    event_id: str | None = None  # the event that started it
     # The pipeline version it runs: known to the store, not to events, so not compared.
     version: int = field(default=0, compare=False)
 

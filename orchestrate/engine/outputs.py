@@ -53,12 +53,19 @@ def parse_outputs(text: str) -> dict[str, str]:
 
 
 def read_outputs(path: str) -> dict[str, str]:
-    """Outputs a stage left in ``path``; {} when it wrote none."""
+    """Outputs a stage left in ``path``; {} when it wrote none.
+
+    The file is removed once read: the store keeps the (masked) outputs, and the raw
+    file could hold a secret the stage wrote there.
+    """
     try:
         size = os.stat(path).st_size
     except FileNotFoundError:
         return {}
-    if size > MAX_OUTPUT_BYTES:
-        raise OutputError(f"outputs: {size} bytes written to $ORCHESTRATE_OUTPUT; the limit is 1 MB")
-    with open(path, encoding="utf-8", errors="replace") as f:
-        return parse_outputs(f.read())
+    try:
+        if size > MAX_OUTPUT_BYTES:
+            raise OutputError(f"outputs: {size} bytes written to $ORCHESTRATE_OUTPUT; the limit is 1 MB")
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return parse_outputs(f.read())
+    finally:
+        os.unlink(path)

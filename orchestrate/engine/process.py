@@ -16,8 +16,12 @@ import shutil
 import signal
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
+
+if TYPE_CHECKING:
+    from orchestrate.engine.masking import Masker
 
 # Characters that need a shell. Without any, a command is exec'd directly, as make does.
 _SHELL_META = frozenset("|&;<>()$`\\\"'*?[]#~=%!{}\n\t")
@@ -149,29 +153,76 @@ async def terminate(pid: int, grace: float) -> int:
     return code
 
 
+def _spawn_failed(error: OSError, argv: Sequence[str], log_path: str) -> ProcessResult:
+    code, message = (
+        (127, "command not found") if isinstance(error, FileNotFoundError) else (126, "permission denied")
+    )
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write(f"orchestrate: {message}: {argv[0]}\n")
+    return ProcessResult(code, f"{message}: {argv[0]}")
+
+
 async def run_process(
     argv: Sequence[str],
     env: Mapping[str, str],
     log_path: str,
     grace: float,
     on_start: Callable[[int | None], None] = lambda pid: None,
+    masker: Masker | None = None,
 ) -> ProcessResult:
-    """Run to completion. On cancellation the process group is terminated before re-raising."""
+    """Run to completion. On cancellation the process group is terminated before re-raising.
+
+    With a ``masker`` (the run has secrets) output goes through a pipe and is masked on its
+    way to the log; otherwise the log file is the process's stdout and stderr.
+    """
+    if masker is not None:
+        return await _run_masked(argv, env, log_path, grace, on_start, masker)
     try:
         pid = _spawn(argv, env, log_path)
     except (FileNotFoundError, PermissionError) as e:
-        code, message = (
-            (127, "command not found") if isinstance(e, FileNotFoundError) else (126, "permission denied")
-        )
         on_start(None)
-        with open(log_path, "a", encoding="utf-8") as log:
-            log.write(f"orchestrate: {message}: {argv[0]}\n")
-        return ProcessResult(code, f"{message}: {argv[0]}")
+        return _spawn_failed(e, argv, log_path)
     on_start(pid)
+    return ProcessResult(await _wait_or_terminate(pid, grace))
+
+
+async def _wait_or_terminate(pid: int, grace: float) -> int:
+    """The exit code; if cancelled meanwhile, the process group is terminated before re-raising."""
     try:
-        code = await _wait_pid(pid)
+        return await _wait_pid(pid)
     except BaseException:
         with anyio.CancelScope(shield=True):
             await terminate(pid, grace)
         raise
+
+
+async def _run_masked(
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    log_path: str,
+    grace: float,
+    on_start: Callable[[int | None], None],
+    masker: Masker,
+) -> ProcessResult:
+    from orchestrate.engine.masking import pump, spawn_masked
+
+    try:
+        pid, read_fd = spawn_masked(argv, env, log_path)
+    except (FileNotFoundError, PermissionError) as e:
+        on_start(None)
+        return _spawn_failed(e, argv, log_path)
+    on_start(pid)
+    drained = anyio.Event()
+
+    async def copy() -> None:
+        await pump(read_fd, log_path, masker)
+        drained.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(copy)
+        code = await _wait_or_terminate(pid, grace)
+        # A background child may still hold the pipe: give the output a moment, then stop copying.
+        with anyio.move_on_after(1.0):
+            await drained.wait()
+        tg.cancel_scope.cancel()
     return ProcessResult(code)

@@ -10,6 +10,8 @@ dependents run. Final events are emitted shielded from cancellation.
 
 from __future__ import annotations
 
+import collections
+import functools
 import math
 import os
 import random
@@ -26,14 +28,24 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from orchestrate.domain.events import EventSink, RunFinished, RunStarted, StageFinished, StageStarted
+from orchestrate.domain.events import (
+    EventSink,
+    RunFinished,
+    RunStarted,
+    StageFinished,
+    StageSkipped,
+    StageStarted,
+)
+from orchestrate.domain.records import EventInfo
 from orchestrate.domain.state import StageState
 from orchestrate.domain.status import STAGE_SATISFIED, OnFailure, RunStatus, StageStatus
+from orchestrate.engine.masking import Masker, mask_text
 from orchestrate.engine.outputs import OutputError, read_outputs
 from orchestrate.engine.process import ProcessResult, command_argv, display_argv, run_process
 from orchestrate.graph import Dag
 from orchestrate.spec.interpolate import interpolate
 from orchestrate.spec.model import PipelineSpec, StageSpec
+from orchestrate.spec.when import WhenContext, evaluate
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=,\[\]+-]")
 
@@ -71,11 +83,12 @@ class Executor(Protocol):
 
 
 class SubprocessExecutor:
-    def __init__(self, grace: float = 5.0) -> None:
+    def __init__(self, grace: float = 5.0, masker: Masker | None = None) -> None:
         self.grace = grace
+        self.masker = masker
 
     async def run(self, job: Job) -> ProcessResult:
-        return await run_process(job.argv, job.env, job.log_path, self.grace, job.on_start)
+        return await run_process(job.argv, job.env, job.log_path, self.grace, job.on_start, self.masker)
 
 
 @dataclass(frozen=True)
@@ -92,6 +105,11 @@ class RunConfig:
     # unless named in ``rerun``; attempt numbers continue from theirs.
     previous: Mapping[str, StageState] = field(default_factory=dict)
     rerun: frozenset[str] = frozenset()
+    event: EventInfo | None = None  # what triggered the run: ${event.*}, and when: branch/paths/labels
+    # argv that runs pipeline NAME as a child run with these variables (``uses:`` stages)
+    child_command: Callable[[str, Mapping[str, str]], list[str]] | None = None
+    # Secret values by name: given to the stages that declare them, masked in every log and output.
+    secrets: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -110,7 +128,13 @@ class Scheduler:
     ) -> None:
         self.cfg = config
         self.sink = sink
-        self.executor = executor or SubprocessExecutor()
+        self.mask: Callable[[str], str] = lambda text: text
+        masker = None
+        if config.secrets:
+            masker = Masker(config.secrets.values())
+            values = list(config.secrets.values())
+            self.mask = lambda text: mask_text(text, values)
+        self.executor = executor or SubprocessExecutor(masker=masker)
         self.clock = clock
         self.dag = Dag.from_spec(config.spec)
         self.specs = {s.name: s for s in config.spec.stages}
@@ -121,6 +145,7 @@ class Scheduler:
         self.ready: deque[str] = deque()
         self.scopes: dict[str, anyio.CancelScope] = {}
         self.running = 0
+        self.group_running: collections.Counter[str] = collections.Counter()
         self.stopping: str | None = None  # why no new stage may start
         self.cancelled = False
         self.failures: list[str] = []
@@ -167,6 +192,24 @@ class Scheduler:
                 self.waiting[succ] -= 1
         self.ready.extend(n for n in self.dag.order if n not in self.status and self.waiting[n] == 0)
 
+    def _skip(self, name: str) -> bool:
+        """Evaluate the stage's ``when``; a false one skips it (with the reason) and satisfies dependents."""
+        event = self.cfg.event
+        ctx = WhenContext(
+            branch=event.branch if event else None,
+            changed_files=event.changed_files if event else None,
+            labels=event.labels if event else (),
+            variables=self.cfg.variables,
+            outputs=self.outputs,
+        )
+        decision = evaluate(self.specs[name].when, ctx)
+        if decision.run:
+            return False
+        self.sink.emit(StageSkipped(self.cfg.run_id, name, self.clock(), decision.reason))
+        self.status[name] = StageStatus.SKIPPED
+        self._release(name)
+        return True
+
     def _release(self, name: str) -> None:
         for succ in self.dag.succs[name]:
             self.waiting[succ] -= 1
@@ -185,12 +228,23 @@ class Scheduler:
             self._launch(tg, send)
 
     def _launch(self, tg: TaskGroup, send: MemoryObjectSendStream[tuple[str, StageStatus]]) -> None:
+        deferred: list[str] = []
         while self.ready and self.running < self.cfg.max_parallel and self.stopping is None:
             name = self.ready.popleft()
+            spec = self.specs[name]
+            if spec.when is not None and self._skip(name):
+                continue
+            if spec.group is not None:
+                limit = (spec.matrix or {}).get("max_parallel")
+                if limit is not None and self.group_running[spec.group] >= limit:
+                    deferred.append(name)  # its matrix is at its own limit: others may go first
+                    continue
+                self.group_running[spec.group] += 1
             scope = anyio.CancelScope()
             self.scopes[name] = scope
             self.running += 1
             tg.start_soon(self._stage, self.specs[name], scope, send)
+        self.ready.extendleft(reversed(deferred))
 
     async def _settle(self, item: tuple[str, StageStatus]) -> None:
         name, status = item
@@ -198,15 +252,41 @@ class Scheduler:
         del self.scopes[name]
         self.status[name] = status
         spec = self.specs[name]
+        if spec.group is not None:
+            self.group_running[spec.group] -= 1
         if status in STAGE_SATISFIED:
             self._release(name)
         elif status is StageStatus.FAILED:
             if not spec.optional:
                 self.failures.append(name)
+            if spec.group is not None and (spec.matrix or {}).get("fail_fast", True):
+                self._fail_fast(spec)
             if spec.optional or spec.on_failure is OnFailure.CONTINUE:
                 self._release(name)
             else:
                 self._halt(f"stage {name} failed")
+        elif (
+            status is StageStatus.CANCELLED
+            and self.stopping is None  # cancelled by fail-fast: the group failed already
+            and (spec.optional or spec.on_failure is OnFailure.CONTINUE)
+        ):
+            self._release(name)
+
+    def _fail_fast(self, failed: StageSpec) -> None:
+        """One instance of a matrix failed: cancel the running ones, skip those not started."""
+        for name in self.dag.order:
+            sibling = self.specs[name]
+            if sibling.group != failed.group or name == failed.name or name in self.status:
+                continue
+            if name in self.scopes:
+                self.scopes[name].cancel()
+            else:
+                reason = f"not started: fail-fast after {failed.name} failed"
+                self.sink.emit(StageSkipped(self.cfg.run_id, name, self.clock(), reason))
+                self.status[name] = StageStatus.SKIPPED
+                if name in self.ready:
+                    self.ready.remove(name)
+                self._release(name)
 
     def _halt(self, reason: str) -> None:
         if self.stopping is None:
@@ -256,7 +336,7 @@ class Scheduler:
             attempt = self.attempts.get(spec.name, 0) + 1
             self.attempts[spec.name] = attempt
             try:
-                argv = tuple(command_argv(interpolate(spec.run or "", self._lookup, shell=True)))
+                argv = self._argv(spec)
                 env = self._env(spec, attempt, output_path)
             except KeyError as e:
                 return self._finish_early(spec.name, attempt, log_path, self._unresolved(e.args[0]))
@@ -265,7 +345,7 @@ class Scheduler:
                     log.write(f"\n--- orchestrate: attempt {attempt} ---\n")
                 if os.path.exists(output_path):
                     os.unlink(output_path)
-            on_start = self._starter(spec.name, attempt, log_path, display_argv(argv))
+            on_start = self._starter(spec.name, attempt, log_path, self.mask(display_argv(argv)))
             job = Job(cfg.run_id, spec.name, attempt, argv, env, log_path, output_path, on_start)
             try:
                 with anyio.move_on_after(timeout) as deadline:
@@ -294,9 +374,9 @@ class Scheduler:
                 code = result.exit_code
                 if code == 0:
                     try:
-                        outputs = read_outputs(output_path)
+                        outputs = {k: self.mask(v) for k, v in read_outputs(output_path).items()}
                     except OutputError as e:
-                        error = str(e)
+                        error = self.mask(str(e))
                 elif code < 0:
                     error = f"killed by {signal.Signals(-code).name}"
                 else:
@@ -326,6 +406,13 @@ class Scheduler:
                 return status
         raise AssertionError("unreachable: the last attempt always returns")
 
+    def _argv(self, spec: StageSpec) -> tuple[str, ...]:
+        lookup = functools.partial(self._lookup, stage=spec)
+        if spec.uses is not None and self.cfg.child_command is not None:
+            values = {k: interpolate(str(v), lookup, shell=False) for k, v in spec.with_.items()}
+            return tuple(self.cfg.child_command(spec.uses, values))
+        return tuple(command_argv(interpolate(spec.run or "", lookup, shell=True)))
+
     def _starter(self, stage: str, attempt: int, log_path: str, command: str) -> Callable[[int | None], None]:
         """StageStarted, emitted once, when the executor says the work began (so it can carry the pid)."""
         done = False
@@ -354,14 +441,18 @@ class Scheduler:
             return f'${{{name}}}: stage {stage} wrote no output "{key}"'
         return f"unknown reference ${{{name}}}"
 
-    def _lookup(self, name: str) -> str | None:
+    def _lookup(self, name: str, stage: StageSpec | None = None) -> str | None:
         if name in self.cfg.variables:
             return self.cfg.variables[name]
         if name == "run.id":
             return self.cfg.run_id
+        if name.startswith("matrix.") and stage is not None:
+            return stage.matrix_values.get(name.removeprefix("matrix."))
+        if name.startswith("event."):
+            return self.cfg.event.lookup(name) if self.cfg.event else None
         if name.startswith("stages.") and ".outputs." in name:
-            stage, _, key = name[len("stages.") :].partition(".outputs.")
-            return self.outputs.get(stage, {}).get(key)
+            producer, _, key = name[len("stages.") :].partition(".outputs.")
+            return self.outputs.get(producer, {}).get(key)
         return None
 
     def _env(self, spec: StageSpec, attempt: int, output_path: str) -> dict[str, str]:
@@ -374,6 +465,8 @@ class Scheduler:
         env["ORCHESTRATE_OUTPUT"] = output_path
         if spec.environment:
             env["ORCHESTRATE_ENVIRONMENT"] = spec.environment
+        for name in (*self.cfg.spec.secrets, *spec.secrets):
+            env[name] = self.cfg.secrets[name]
         for key, value in spec.env.items():
-            env[key] = interpolate(value, self._lookup, shell=False)
+            env[key] = interpolate(value, functools.partial(self._lookup, stage=spec), shell=False)
         return env

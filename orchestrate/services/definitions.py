@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestrate.domain.errors import FeatureNotAvailable, NotFoundError
+from orchestrate.domain.errors import FeatureNotAvailable, NotFoundError, UsageError
 from orchestrate.spec.model import PipelineSpec, StageKind
 
 if TYPE_CHECKING:
@@ -113,9 +113,33 @@ def load_cached(path: Path, shown: str, store: Store) -> tuple[PipelineSpec, int
 _NOT_YET = {
     StageKind.AGENT: "agent stages",
     StageKind.PYTHON: "python stages",
-    StageKind.USES: "sub-pipeline stages (uses:)",
     StageKind.GATE: "approval gates",
 }
+
+
+def check_uses(settings: Settings, spec: PipelineSpec) -> None:
+    """``uses:`` must name pipelines of this workspace, and never lead back to the pipeline itself."""
+    from orchestrate.spec.loader import load_pipeline
+
+    def children(of: PipelineSpec) -> list[tuple[str, str]]:
+        return [(s.name, s.uses) for s in of.stages if s.uses is not None]
+
+    def walk(current: PipelineSpec, trail: list[str]) -> None:
+        for stage, child in children(current):
+            if child in trail:
+                cycle = " → ".join([*trail[trail.index(child) :], child])
+                raise UsageError(f"{spec.path}: stage {stage} of {current.name}: pipeline cycle: {cycle}")
+            try:
+                path = find_definition(settings, child)
+            except NotFoundError:
+                raise NotFoundError(
+                    f"{spec.path}: stage {stage}: uses unknown pipeline {child!r}",
+                    hint="orchestrate pipeline list shows the pipelines of this workspace",
+                ) from None
+            walk(load_pipeline(path), [*trail, child])
+
+    if children(spec):
+        walk(spec, [spec.name])
 
 
 def check_runnable(spec: PipelineSpec) -> None:
@@ -126,14 +150,11 @@ def check_runnable(spec: PipelineSpec) -> None:
             problems.append(f"stage {s.name}: {_NOT_YET[s.kind]}")
         for attr, label in (
             ("requires_approval", "approvals"),
-            ("when", "when: conditions"),
             ("rollback", "rollback:"),
             ("rollback_to", "rollback_to:"),
             ("repair", "repair loops"),
             ("precheck", "precheck:"),
-            ("matrix", "matrix:"),
             ("budget", "budget:"),
-            ("secrets", "secrets:"),
         ):
             if getattr(s, attr) and s.kind is not StageKind.GATE:
                 problems.append(f"stage {s.name}: {label}")
@@ -141,7 +162,6 @@ def check_runnable(spec: PipelineSpec) -> None:
             problems.append(f"stage {s.name}: on_failure: rollback")
     for attr, label in (
         ("concurrency", "concurrency:"),
-        ("secrets", "secrets:"),
         ("experiments", "experiments:"),
         ("budget", "budget:"),
         ("handlers", "handlers:"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,7 +22,9 @@ from orchestrate.domain.state import RunState
 from orchestrate.domain.status import RUN_TERMINAL, RunStatus, StageStatus
 from orchestrate.engine.process import kill_group
 from orchestrate.engine.scheduler import RunConfig, RunResult, Scheduler
+from orchestrate.services import secrets
 from orchestrate.services.liveness import HEARTBEAT_EVERY, process_alive, this_host
+from orchestrate.services.runs import orchestrate_argv
 from orchestrate.settings import Settings, max_parallel_for
 from orchestrate.spec.model import PipelineSpec
 from orchestrate.store.checkpoint import CheckpointWriter, Definition
@@ -52,6 +54,19 @@ def claim(store: Store, state: RunState) -> None:
         )
     if not store.claim(state.run_id, (state.pid, state.host), os.getpid(), this_host()):
         raise UsageError(f"run {state.run_id} was just claimed by another process", hint="try again")
+
+
+def _child_command(settings: Settings, run_id: str) -> Callable[[str, Mapping[str, str]], list[str]]:
+    """``uses: NAME``: the child is a run of its own, in its own process, linked to this one."""
+
+    def command(pipeline: str, variables: Mapping[str, str]) -> list[str]:
+        argv = orchestrate_argv(settings, "pipeline", "run", pipeline)
+        argv += ["--plain", "--parent-run", run_id]
+        for key, value in variables.items():
+            argv += ["--var", f"{key}={value}"]
+        return argv
+
+    return command
 
 
 def _stop_leftovers(state: RunState) -> None:
@@ -114,6 +129,9 @@ def execute(
         default_timeout=spec.default_timeout or settings.default_timeout,
         previous=state.stages,
         rerun=rerun,
+        event=store.event(state.event_id) if state.event_id else None,
+        child_command=_child_command(settings, state.run_id),
+        secrets=secrets.resolve(settings, spec, env),
     )
     definition = Definition(spec.name, state.version, spec.digest, spec.path, spec.text)
     checkpoint = CheckpointWriter(settings.checkpoints_dir / state.run_id, state, definition)

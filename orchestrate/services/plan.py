@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from orchestrate.domain.records import EventInfo
 from orchestrate.engine.process import command_argv, display_argv
 from orchestrate.graph import Dag
 from orchestrate.spec.interpolate import interpolate
 from orchestrate.spec.model import PipelineSpec
+from orchestrate.spec.when import WhenContext, evaluate
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,7 @@ class PlannedStage:
     on_failure: str
     optional: bool
     environment: str | None
+    skip: str | None = None  # why its when: would skip it (None: it would run)
 
 
 @dataclass(frozen=True)
@@ -41,10 +44,23 @@ class Plan:
         }
 
 
-def _placeholder(variables: Mapping[str, str]) -> object:
+def _with_matrix(
+    lookup: Callable[[str], str | None], values: Mapping[str, str]
+) -> Callable[[str], str | None]:
+    def matrix(name: str) -> str | None:
+        if name.startswith("matrix.") and name.removeprefix("matrix.") in values:
+            return values[name.removeprefix("matrix.")]
+        return lookup(name)
+
+    return matrix
+
+
+def _placeholder(variables: Mapping[str, str], event: EventInfo | None) -> Callable[[str], str | None]:
     def lookup(name: str) -> str | None:
         if name in variables:
             return variables[name]
+        if event is not None and name.startswith("event."):
+            return event.lookup(name) or f"<{name}>"
         if name == "run.id":
             return "<run id>"
         if name.startswith("stages."):
@@ -55,19 +71,35 @@ def _placeholder(variables: Mapping[str, str]) -> object:
 
 
 def make_plan(
-    spec: PipelineSpec, variables: Mapping[str, str], max_parallel: int, default_timeout: float | None
+    spec: PipelineSpec,
+    variables: Mapping[str, str],
+    max_parallel: int,
+    default_timeout: float | None,
+    event: EventInfo | None = None,
 ) -> Plan:
+    """Levels and commands; with ``event``, what each stage's ``when`` would decide for it."""
     dag = Dag.from_spec(spec)
-    lookup = _placeholder(variables)
+    lookup = _placeholder(variables, event)
+    ctx = WhenContext(
+        branch=event.branch if event else None,
+        changed_files=event.changed_files if event else None,
+        labels=event.labels if event else (),
+        variables=variables,
+    )
     levels: list[tuple[PlannedStage, ...]] = []
     for depth, names in enumerate(dag.levels()):
         row = []
         for name in names:
             s = spec.stage(name)
+            stage_lookup = _with_matrix(lookup, s.matrix_values)
+            skip = None
+            if s.when is not None:
+                decision = evaluate(s.when, ctx)
+                skip = None if decision.run else decision.reason
             if s.run is not None:
-                command = display_argv(command_argv(interpolate(s.run, lookup, shell=True)))  # type: ignore[arg-type]
+                command = display_argv(command_argv(interpolate(s.run, stage_lookup, shell=True)))
             elif s.agent is not None:
-                command = f"agent {s.agent}: {interpolate(s.task or '', lookup, shell=False)}"  # type: ignore[arg-type]
+                command = f"agent {s.agent}: {interpolate(s.task or '', stage_lookup, shell=False)}"
             elif s.python is not None:
                 command = f"python {s.python}"
             elif s.uses is not None:
@@ -86,6 +118,7 @@ def make_plan(
                     on_failure=s.on_failure.value,
                     optional=s.optional,
                     environment=s.environment,
+                    skip=skip,
                 )
             )
         levels.append(tuple(row))

@@ -8,13 +8,15 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from orchestrate.domain.errors import NotFoundError, UsageError
 from orchestrate.domain.ids import new_run_id
 from orchestrate.domain.state import RunState
+from orchestrate.services import secrets
 from orchestrate.services.definitions import (
     check_runnable,
+    check_uses,
     display_path,
     find_definition,
     load_cached,
@@ -55,8 +57,10 @@ def prepare(
     *,
     version: int | None = None,
     force: bool = False,
+    parent: str | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> tuple[Store, RunState, PipelineSpec]:
-    """Validate, register the definition and store a new pending run."""
+    """Validate, register the definition and store a new pending run (a child run with ``parent``)."""
     from orchestrate.store import open_store
 
     store = open_store(settings.db_path)
@@ -68,6 +72,9 @@ def prepare(
             hint=f"enable it with: orchestrate pipeline enable {spec.name} (or run it once with --force)",
         )
     check_runnable(spec)
+    check_uses(settings, spec)
+    if env is not None:
+        secrets.resolve(settings, spec, env)  # a missing secret is refused before the run exists
     variables = merge_variables(spec, overrides)
     run_id = new_run_id()
     now = time.time()
@@ -79,10 +86,21 @@ def prepare(
         variables,
         spec.stage_names,
         now,
-        trigger="manual",
+        trigger="manual" if parent is None else f"child of run {parent}",
         started_by=settings.user,
+        parent_run_id=parent,
     )
     return store, store.run_state(run_id), spec
+
+
+def report_to_parent(record: Mapping[str, Any], output_path: str) -> None:
+    """A child run's result, as the outputs of the parent's ``uses:`` stage: its stages' outputs + run_id."""
+    outputs: dict[str, str] = {}
+    for stage in record["stages"]:
+        outputs.update(stage["outputs"])
+    outputs.update({"run_id": record["id"], "status": record["status"]})
+    with open(output_path, "w", encoding="utf-8") as f:
+        json.dump(outputs, f)
 
 
 def resolve_spec(settings: Settings, store: Store, ref: str, version: int | None) -> tuple[PipelineSpec, int]:
@@ -101,20 +119,16 @@ def resolve_spec(settings: Settings, store: Store, ref: str, version: int | None
     return PipelineSpec.from_dict(json.loads(info.compiled)), info.version
 
 
+def orchestrate_argv(settings: Settings, *args: str) -> list[str]:
+    """This program, in another process, on this workspace."""
+    return [sys.executable, "-m", "orchestrate", "--workspace", str(settings.root), *args]
+
+
 def detach(settings: Settings, run_id: str, max_parallel: int | None) -> int:
     """Start the stored run in a background process that outlives this terminal; returns its pid."""
     log = settings.logs_dir / run_id / "run.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    argv = [
-        sys.executable,
-        "-m",
-        "orchestrate",
-        "--workspace",
-        str(settings.root),
-        "pipeline",
-        "resume",
-        run_id,
-    ]
+    argv = orchestrate_argv(settings, "pipeline", "resume", run_id)
     argv += ["--plain"] + (["--max-parallel", str(max_parallel)] if max_parallel else [])
     with open(log, "ab") as out:
         proc = subprocess.Popen(

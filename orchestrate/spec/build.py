@@ -16,6 +16,7 @@ from typing import Any
 from orchestrate.domain.status import OnFailure
 from orchestrate.spec.durations import parse_duration
 from orchestrate.spec.marks import Document
+from orchestrate.spec.matrix import expand
 from orchestrate.spec.model import PipelineSpec, RetrySpec, StageKind, StageSpec, TriggerSpec
 from orchestrate.spec.semantics import WORK_KEYS
 
@@ -25,9 +26,11 @@ def build_pipeline(doc: Document, needs: list[tuple[str, ...]], text: str) -> Pi
     defaults = data.get("defaults") or {}
     retry = _retry(defaults.get("retry"), RetrySpec())
     on_failure = OnFailure(defaults.get("on_failure", OnFailure.HALT))
-    stages = tuple(
-        _stage(raw, deps, doc.values[("stages", i)][0], retry, on_failure, defaults)
-        for i, (raw, deps) in enumerate(zip(data["stages"], needs, strict=True))
+    stages = expand(
+        [
+            _stage(raw, deps, doc.values[("stages", i)][0], retry, on_failure, defaults)
+            for i, (raw, deps) in enumerate(zip(data["stages"], needs, strict=True))
+        ]
     )
     handlers = data.get("handlers")
     return PipelineSpec(
@@ -133,6 +136,7 @@ def _trigger(raw: dict[str, Any]) -> TriggerSpec:
         paths=tuple(_strings(raw.get("paths"))),
         cron=raw.get("cron"),
         tz=raw.get("tz"),
+        variables={k: _text(v) for k, v in (raw.get("variables") or {}).items()},
     )
 
 

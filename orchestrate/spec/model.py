@@ -63,6 +63,8 @@ class StageSpec:
     matrix: Mapping[str, Any] | None = None
     budget: Mapping[str, Any] | None = None
     secrets: tuple[str, ...] = ()
+    group: str | None = None  # a matrix instance: the stage it was expanded from
+    matrix_values: Mapping[str, str] = field(default_factory=dict)  # its ${matrix.*}
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class TriggerSpec:
     paths: tuple[str, ...] = ()
     cron: str | None = None
     tz: str | None = None
+    variables: Mapping[str, str] = field(default_factory=dict)  # set from the event: "${event.x.y}"
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from orchestrate.spec.interpolate import references
 from orchestrate.spec.marks import Document, FieldPath
 from orchestrate.spec.order import resolve_needs, stage_hint
 from orchestrate.spec.references import Scope, Upstream, check_text, matrix_keys, stage_texts
+from orchestrate.spec.when import problems
 
 WORK_KEYS = ("agent", "run", "python", "uses")
 _ONE_KIND = "a stage does exactly one of agent (+ task), run, python or uses: split it into two stages"
@@ -33,6 +35,7 @@ def check(data: dict[str, Any], doc: Document) -> list[tuple[str, ...]] | None:
     for i, stage in enumerate(stages):
         _check_stage(("stages", i), stage, data, index, doc)
     _check_handlers(data.get("handlers") or {}, doc)
+    _check_triggers(data, doc)
     _check_experiments(data.get("experiments"), index, doc)
 
     needs = resolve_needs(stages, doc)
@@ -44,6 +47,22 @@ def check(data: dict[str, Any], doc: Document) -> list[tuple[str, ...]] | None:
             _check_upstream(("stages", i), stage, upstream, doc)
     _check_references(data, index, upstream, doc)
     return needs
+
+
+def _check_triggers(data: dict[str, Any], doc: Document) -> None:
+    """A trigger may set declared variables from its event, and read nothing but the event."""
+    declared = data.get("variables") or {}
+    for i, trigger in enumerate(data.get("triggers") or ()):
+        for name, value in (trigger.get("variables") or {}).items():
+            path = ("triggers", i, "variables", name)
+            if "event" not in trigger:
+                doc.add(path, "only event triggers can set variables", "a cron run uses the file's variables")
+            elif name not in declared:
+                doc.add(path, f'"{name}" is not a variable of this pipeline', "declare it under variables:")
+            elif isinstance(value, str):
+                for ref in references(value):
+                    if not ref.startswith("event."):
+                        doc.add(path, f'"${{{ref}}}": a trigger can only read ${{event.*}}', None)
 
 
 def _work(obj: dict[str, Any], keys: tuple[str, ...]) -> list[str]:
@@ -72,6 +91,10 @@ def _check_stage(
         doc.add(
             (*base, "uses"), f'stage "{name}" uses its own pipeline "{data["name"]}"', "that would never end"
         )
+
+    if "when" in stage:
+        for path, message in problems(stage["when"]):
+            doc.add((*base, "when", *path), message)
 
     if not stage.get("requires_approval"):
         for key in ("approvers", "approval"):

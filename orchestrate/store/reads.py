@@ -97,6 +97,7 @@ def run_state(conn: sqlite3.Connection, run_id: str) -> RunState:
         started_by=run["started_by"],
         triggered_by=run["triggered_by"],
         parent_run_id=run["parent_run_id"],
+        event_id=run["event_id"],
         version=run["version"],
     )
 
@@ -171,6 +172,7 @@ def run_record(conn: sqlite3.Connection, run_id: str, now: float | None = None) 
         "started_by": run["started_by"],
         "triggered_by": run["triggered_by"],
         "parent_run_id": run["parent_run_id"],
+        "event_id": run["event_id"],
         "cancelled_by": run["cancel_requested_by"],
         "stages": stages,
     }

@@ -35,7 +35,7 @@ INSERT_VERSION = (
 
 INSERT_RUN = (
     "INSERT INTO runs (id, pipeline, version, digest, status, variables, created_at, "
-    "triggered_by, parent_run_id, started_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "triggered_by, parent_run_id, started_by, event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 INSERT_STAGE = (
@@ -103,7 +103,7 @@ STAGE_SKIPPED = "UPDATE stages SET status = ?, reason = ?, finished_at = ? WHERE
 
 SELECT_RUN = (
     "SELECT id, pipeline, version, digest, status, variables, created_at, started_at, finished_at, "
-    "reason, pid, host, heartbeat_at, triggered_by, started_by, parent_run_id, cancel_requested_by "
+    "reason, pid, host, heartbeat_at, triggered_by, started_by, parent_run_id, cancel_requested_by, event_id "
     "FROM runs WHERE id = ?"
 )
 
@@ -217,3 +217,20 @@ IMPORT_ATTEMPT = (
 )
 
 SET_RUN_VERSION = "UPDATE runs SET version = ?, digest = ? WHERE id = ?"
+
+# -- events (DESIGN §9) ------------------------------------------------------------------------
+
+INSERT_EVENT_RECORD = (
+    "INSERT INTO events (id, name, payload, branch, labels, changed_files, created_at, emitted_by, dry_run) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+_EVENT = (
+    "SELECT id, name, payload, branch, labels, changed_files, created_at, emitted_by, dry_run FROM events "
+)
+
+SELECT_EVENT_RECORD = _EVENT + "WHERE id = ?"
+
+SELECT_EVENT_RECORDS = _EVENT + "ORDER BY created_at DESC LIMIT ?"
+
+RUNS_OF_EVENT = _SUMMARY + "WHERE event_id = ? ORDER BY created_at"

@@ -8,6 +8,7 @@ SQLModel sessions over ``tables.py``; they must return domain objects too.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
@@ -16,7 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from orchestrate.domain.events import RunEvent
-from orchestrate.domain.records import PipelineInfo, RunSummary, VersionInfo
+from orchestrate.domain.records import EventInfo, PipelineInfo, RunSummary, VersionInfo
 from orchestrate.domain.state import RunState, StageState
 from orchestrate.domain.status import RunStatus, StageStatus
 from orchestrate.store import control, reads, registry, sql
@@ -86,6 +87,7 @@ class Store:
         trigger: str | None = None,
         parent_run_id: str | None = None,
         started_by: str | None = None,
+        event_id: str | None = None,
     ) -> None:
         """The run row (pending) and one pending row per stage, in file order, at once.
 
@@ -106,6 +108,7 @@ class Store:
                     trigger,
                     parent_run_id,
                     started_by,
+                    event_id,
                 ),
             )
             conn.executemany(
@@ -215,6 +218,36 @@ class Store:
 
     # -- import ---------------------------------------------------------------------------
 
+    def add_event(self, event: EventInfo) -> None:
+        with self._db.write() as conn:
+            conn.execute(
+                sql.INSERT_EVENT_RECORD,
+                (
+                    event.id,
+                    event.name,
+                    dumps(dict(event.payload)),
+                    event.branch,
+                    dumps(list(event.labels)),
+                    None if event.changed_files is None else dumps(list(event.changed_files)),
+                    event.created_at,
+                    event.emitted_by,
+                    int(event.dry_run),
+                ),
+            )
+
+    def event(self, event_id: str) -> EventInfo | None:
+        with self._db.read() as conn:
+            row = conn.execute(sql.SELECT_EVENT_RECORD, (event_id,)).fetchone()
+        return _event(row) if row else None
+
+    def events(self, limit: int = 20) -> list[EventInfo]:
+        with self._db.read() as conn:
+            return [_event(row) for row in conn.execute(sql.SELECT_EVENT_RECORDS, (limit,))]
+
+    def runs_of_event(self, event_id: str) -> list[RunSummary]:
+        with self._db.read() as conn:
+            return [registry.run_summary(row) for row in conn.execute(sql.RUNS_OF_EVENT, (event_id,))]
+
     def set_run_version(self, run_id: str, version: int, digest: str) -> None:
         """Point a run at another registered definition (resume --use-current-definition)."""
         with self._db.write() as conn:
@@ -249,6 +282,7 @@ class Store:
                     state.triggered_by,
                     parent,
                     state.started_by,
+                    None,  # the event is not part of a checkpoint
                 ),
             )
             conn.execute(
@@ -258,6 +292,21 @@ class Store:
             for position, stage in enumerate(state.stages.values()):
                 conn.execute(sql.INSERT_STAGE, (state.run_id, stage.name, position, stage.status.value))
                 _import_stage(conn, state.run_id, stage, stage.reason)
+
+
+def _event(row: Any) -> EventInfo:
+    eid, name, payload, branch, labels, changed, created, by, dry = row
+    return EventInfo(
+        id=eid,
+        name=name,
+        payload=json.loads(payload),
+        branch=branch,
+        labels=tuple(json.loads(labels)),
+        changed_files=None if changed is None else tuple(json.loads(changed)),
+        created_at=created,
+        emitted_by=by,
+        dry_run=bool(dry),
+    )
 
 
 def _import_stage(conn: sqlite3.Connection, run_id: str, stage: StageState, reason: str | None) -> None:

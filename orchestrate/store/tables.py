@@ -60,6 +60,7 @@ class RunRecord(SQLModel, table=True):
         Index("ix_runs_status", "status"),
         Index("ix_runs_pipeline_status", "pipeline", "status"),
         Index("ix_runs_parent_run_id", "parent_run_id"),
+        Index("ix_runs_event_id", "event_id"),
     )
 
     id: str = Field(primary_key=True)  # domain.ids.new_run_id: sortable by creation time
@@ -81,6 +82,9 @@ class RunRecord(SQLModel, table=True):
     cancel_requested_at: float | None = None
     cancel_requested_by: str | None = None
     started_by: str | None = None  # the user who started it (ORCHESTRATE_USER, else the OS user)
+    event_id: str | None = Field(
+        default=None, foreign_key="events.id", ondelete="SET NULL"
+    )  # what triggered it
 
 
 class StageRecord(SQLModel, table=True):
@@ -151,6 +155,23 @@ class RunEventRecord(SQLModel, table=True):
     payload: str  # JSON of domain.events.to_record
 
 
+class TriggerEventRecord(SQLModel, table=True):
+    """An event emitted with `orchestrate event emit` (DESIGN §9), kept with what it started."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_created_at", "created_at"),)
+
+    id: str = Field(primary_key=True)  # domain.ids.new_run_id: sortable by time
+    name: str
+    payload: str  # JSON object
+    branch: str | None = None
+    labels: str = Field(default="[]", sa_column_kwargs={"server_default": "[]"})  # JSON list
+    changed_files: str | None = None  # JSON list; NULL: not known
+    created_at: float
+    emitted_by: str | None = None
+    dry_run: bool = False
+
+
 TABLES = (
     PipelineRecord,
     PipelineVersionRecord,
@@ -158,5 +179,6 @@ TABLES = (
     StageRecord,
     StageAttemptRecord,
     RunEventRecord,
+    TriggerEventRecord,
 )
 TABLE_NAMES = frozenset(str(cls.__tablename__) for cls in TABLES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from rich.console import Console
@@ -9,8 +10,11 @@ from rich.markup import escape
 
 
 def stdout_console() -> Console:
-    # Piped output is not wrapped at 80 columns: lines stay whole for grep and logs.
-    return Console(highlight=False, soft_wrap=not sys.stdout.isatty())
+    if sys.stdout.isatty():
+        return Console(highlight=False)
+    # Piped output is not squeezed into 80 columns: tables and lines stay whole for grep and logs.
+    width = int(os.environ.get("COLUMNS", "0") or 0) or 200
+    return Console(highlight=False, soft_wrap=True, width=width)
 
 
 def stderr_console() -> Console:

@@ -35,6 +35,8 @@ def plan_view(plan: Plan) -> RenderableType:
             if s.environment:
                 facts.append(f"environment {s.environment}")
             parts.append(Text.assemble("  ", (s.name, "cyan"), "  ", (", ".join(facts), "dim")))
+            if s.skip:
+                parts.append(Text(f"    would be skipped: {s.skip}", style="yellow"))
             lines = s.command.splitlines() or [""]
             parts.append(Text("    $ " + "\n      ".join(lines)))
     parts.append(Text("critical path: " + " → ".join(plan.critical_path), style="dim"))

@@ -10,7 +10,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from orchestrate.domain.records import RunSummary, VersionInfo
+from orchestrate.domain.records import EventInfo, RunSummary, VersionInfo
 from orchestrate.graph import Dag
 from orchestrate.services.registry import Listed, Template
 from orchestrate.spec.model import PipelineSpec, TriggerSpec
@@ -116,3 +116,29 @@ def template_table(items: Sequence[Template]) -> RenderableType:
     return Group(
         table, Text("copy one into pipelines.d/: orchestrate pipeline init NAME [--name NEW]", style="dim")
     )
+
+
+def event_table(rows: Sequence[tuple[EventInfo, Sequence[RunSummary]]], now: float) -> RenderableType:
+    if not rows:
+        return Text("no events yet: orchestrate event emit NAME")
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("event", "name", "when", "branch", "labels", "runs started"):
+        table.add_column(column, overflow="fold")
+    for event, runs in rows:
+        started = Text()
+        for i, r in enumerate(runs):
+            if i:
+                started.append(", ")
+            started.append(f"{r.pipeline} {r.id} ")
+            started.append_text(status_text(r.status.value))
+        if not runs:
+            started = Text("dry run" if event.dry_run else "none", style="dim")
+        table.add_row(
+            event.id,
+            Text(event.name),
+            ago(event.created_at, now),
+            Text(event.branch or ""),
+            Text(", ".join(event.labels)),
+            started,
+        )
+    return table

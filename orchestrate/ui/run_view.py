@@ -113,14 +113,30 @@ def run_view(
     return Group(*parts)
 
 
+def outputs_text(state: RunState, width: int = 100) -> Text | None:
+    """Each stage's outputs, one ``stage: key=value`` line each (long values cut)."""
+    lines = []
+    for stage in state.stages.values():
+        for key, value in stage.outputs.items():
+            shown = value.replace("\n", "⏎")
+            if len(shown) > width:
+                shown = shown[: width - 1] + "…"
+            lines.append(f"  {stage.name}: {key}={shown}")
+    return Text("outputs:\n" + "\n".join(lines), style="dim") if lines else None
+
+
 def status_view(state: RunState, orphaned: bool, now: float | None = None) -> RenderableType:
-    """``pipeline status``: the run view, plus what to type when its process is gone."""
-    view = run_view(state, now)
-    if not orphaned:
-        return view
-    note = Text(
-        f"running (orphaned): no live process is running this run; resume it with: "
-        f"orchestrate pipeline resume {state.run_id}",
-        style="bold yellow",
-    )
-    return Group(view, note)
+    """``pipeline status``: the run view, its outputs, and what to type when its process is gone."""
+    parts: list[RenderableType] = [run_view(state, now)]
+    outputs = outputs_text(state)
+    if outputs is not None:
+        parts.append(outputs)
+    if orphaned:
+        parts.append(
+            Text(
+                f"running (orphaned): no live process is running this run; resume it with: "
+                f"orchestrate pipeline resume {state.run_id}",
+                style="bold yellow",
+            )
+        )
+    return Group(*parts)

@@ -126,7 +126,13 @@ def test_round_trip_of_every_optional_field() -> None:
         }
     ]
     assert spec.handlers == {"on_failure": [{"name": "page", "run": "echo ${run.id}", "timeout": 60.0}]}
-    build = spec.stage("build")
+    assert [s.name for s in spec.stages if s.group == "build"] == [
+        "build[os=linux]",
+        "build[os=mac]",
+        "build[os=win,arch=x86]",
+    ]
+    build = spec.stage("build[os=mac]")
+    assert build.matrix_values == {"os": "mac"}
     assert build.kind is StageKind.PYTHON
     assert build.env == {"PORT": "8080", "DEBUG": "true"}
     assert build.precheck == {"run": "true", "timeout": 60.0, "interval": 0.5}
@@ -356,7 +362,9 @@ def test_every_documented_reference_is_accepted() -> None:
             rollback: {run: "undo ${stages.later.outputs.id}"}
         """
     )
-    assert spec.stage("test").matrix is not None
+    assert [s.name for s in spec.stages] == ["build", "test[os=linux]", "test[os=mac,arch=arm]", "later"]
+    assert spec.stage("test[os=mac,arch=arm]").matrix_values == {"os": "mac", "arch": "arm"}
+    assert spec.stage("later").needs == ("test[os=linux]", "test[os=mac,arch=arm]")  # waits for all
 
 
 @pytest.mark.parametrize(
