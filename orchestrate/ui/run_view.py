@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from orchestrate.domain.state import RunState, StageState
-from orchestrate.domain.status import RUN_TERMINAL, RunStatus, StageStatus
+from orchestrate.domain.status import RUN_TERMINAL, STAGE_TERMINAL, RunStatus, StageStatus
 from orchestrate.ui.text import format_duration
 
 STYLES: dict[str, str] = {
@@ -73,9 +73,21 @@ def stage_table(state: RunState, now: float, last_lines: Mapping[str, str] | Non
     table.add_column("attempt", justify="right")
     table.add_column("duration", justify="right", no_wrap=True)
     table.add_column("detail", overflow="ellipsis", no_wrap=True, max_width=70)
+    group = None
     for stage in state.stages.values():
+        base, bracket, rest = stage.name.partition("[")
+        label = stage.name
+        if bracket and stage.name.endswith("]"):  # a matrix instance: shown under its group
+            if base != group:
+                group = base
+                members = [s for s in state.stages.values() if s.name.startswith(base + "[")]
+                done_count = sum(1 for s in members if s.status in STAGE_TERMINAL)
+                table.add_row(Text(base, style="bold"), Text(f"matrix {done_count}/{len(members)}", style="dim"))
+            label = "  [" + rest
+        else:
+            group = None
         table.add_row(
-            Text(stage.name),
+            Text(label),
             status_text(stage.status.value, _stage_label(stage, done)),
             str(stage.attempt) if stage.attempt else "",
             format_duration(stage.duration(now)),
