@@ -78,6 +78,16 @@ class Dag:
                 stack.extend(self.succs[n])
         return seen
 
+    def ancestors(self, node: str) -> set[str]:
+        seen: set[str] = set()
+        stack = list(self.preds[node])
+        while stack:
+            n = stack.pop()
+            if n not in seen:
+                seen.add(n)
+                stack.extend(self.preds[n])
+        return seen
+
     def to_networkx(self) -> nx.DiGraph:
         import networkx as nx
 

@@ -38,6 +38,12 @@ MaxParallel = Annotated[
 ]
 Plain = Annotated[bool, typer.Option("--plain", help="One line per transition, even on a terminal.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the final run record as JSON (no live view).")]
+NoWait = Annotated[
+    bool,
+    typer.Option(
+        "--no-wait", help="At an approval gate, leave it open and exit 3 (resume after the decision)."
+    ),
+]
 
 
 @app.command("validate")
@@ -154,6 +160,7 @@ def run(
         bool,
         typer.Option("--force", help="Run even if disabled; with --resume, start RUN over as a new run."),
     ] = False,
+    no_wait: NoWait = False,
     resume_run: Annotated[
         str | None,
         typer.Option("--resume", help="Continue run RUN of this pipeline instead of starting one."),
@@ -202,7 +209,16 @@ def run(
     s = settings()
     if resume_run is not None:
         _resume(
-            resume_run, None, None, force, False, max_parallel, as_json, plain, pipeline=Path(pipeline).stem
+            resume_run,
+            None,
+            None,
+            force,
+            False,
+            max_parallel,
+            as_json,
+            plain,
+            no_wait,
+            pipeline=Path(pipeline).stem,
         )
         return
     simulated = None
@@ -244,7 +260,14 @@ def run(
         return
     with make_view(state, as_json, plain) as view:
         result = execution.execute(
-            s, store, state, view, max_parallel=max_parallel, env=os.environ, spec=spec
+            s,
+            store,
+            state,
+            view,
+            max_parallel=max_parallel,
+            env=os.environ,
+            spec=spec,
+            wait_for_approvals=not no_wait,
         )
     if parent_run is not None and os.environ.get("ORCHESTRATE_OUTPUT"):
         runs.report_to_parent(store.run_record(state.run_id), os.environ["ORCHESTRATE_OUTPUT"])
@@ -276,6 +299,7 @@ def resume(
         ),
     ] = False,
     max_parallel: MaxParallel = None,
+    no_wait: NoWait = False,
     as_json: AsJson = False,
     plain: Plain = False,
 ) -> None:
@@ -301,7 +325,7 @@ def resume(
         raise UsageError(
             "give a RUN id or --checkpoint FILE (one of them)", hint="orchestrate pipeline resume 01jd3k"
         )
-    _resume(run_id, from_stage, checkpoint, force, use_current, max_parallel, as_json, plain)
+    _resume(run_id, from_stage, checkpoint, force, use_current, max_parallel, as_json, plain, no_wait)
 
 
 def _resume(
@@ -313,6 +337,7 @@ def _resume(
     max_parallel: int | None,
     as_json: bool,
     plain: bool,
+    no_wait: bool = False,
     pipeline: str | None = None,
 ) -> None:
     from orchestrate.domain.errors import UsageError
@@ -344,8 +369,59 @@ def _resume(
             spec=spec,
             reopen=True,
             rerun=rerun,
+            wait_for_approvals=not no_wait,
         )
     finish(result, store.run_record(state.run_id) if as_json else None)
+
+
+@app.command("rollback")
+@handle_errors
+def rollback(
+    run_id: Annotated[str, typer.Argument(help="A finished run (a unique prefix is enough).")],
+    to: Annotated[
+        str | None, typer.Option("--to", help="Undo this stage and every later one (default: all).")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    as_json: AsJson = False,
+    plain: Plain = False,
+) -> None:
+    """Undo a finished run by hand: the rollback actions of its succeeded stages, newest first.
+
+    Refused on an active run or one already rolled back. Everything is recorded in the run.
+
+    Examples:
+
+      orchestrate pipeline rollback 01jd3k --to deploy-staging --yes
+
+      orchestrate pipeline rollback 01jd3k
+    """
+    from orchestrate.domain.errors import UsageError
+    from orchestrate.services import execution
+    from orchestrate.store import open_store
+
+    s = settings()
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"refusing to roll back {run_id} without confirmation", hint="pass --yes")
+        if not typer.confirm(f"run the rollback actions of run {run_id}?", default=False):
+            raise typer.Exit(int(ExitCode.INVALID_INPUT))
+    store = open_store(s.db_path)
+    views: list[Any] = []
+
+    def view_for(state: RunState) -> Any:  # the view needs the run, which the service finds
+        views.append(make_view(state, as_json, plain))
+        return views[-1].__enter__()
+
+    try:
+        result = execution.rollback(s, store, run_id, to, s.user, view_for, os.environ)
+    finally:
+        for view in views:
+            view.__exit__(None, None, None)
+    record = store.run_record(store.resolve_run_id(run_id)) if as_json else None
+    if record is not None:
+        typer.echo(json.dumps(record, indent=2))
+    if not result.reason or not result.reason.startswith("rolled back"):
+        raise typer.Exit(int(ExitCode.RUN_FAILED))
 
 
 @app.command("fork")
@@ -425,6 +501,8 @@ def finish(result: RunResult, record: dict[str, Any] | None) -> None:
         typer.echo(json.dumps(record, indent=2))
     if result.status is RunStatus.SUCCEEDED:
         return
+    if result.status is RunStatus.WAITING_APPROVAL:
+        raise typer.Exit(int(ExitCode.WAITING_APPROVAL))
     if result.status is RunStatus.CANCELLED and (result.reason or "").startswith("cancelled by SIG"):
         raise typer.Exit(int(ExitCode.INTERRUPTED))
     raise typer.Exit(int(ExitCode.RUN_FAILED))

@@ -59,6 +59,36 @@ class StageSkipped:
 
 
 @dataclass(frozen=True)
+class StageRolledBack:
+    """The stage's effects were undone (or it had nothing to undo)."""
+
+    run_id: str
+    stage: str
+    at: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class StageWaiting:
+    """The stage reached its approval gate: it waits for request ``request_id``."""
+
+    run_id: str
+    stage: str
+    at: float
+    request_id: str
+    reason: str  # what to type to decide it
+
+
+@dataclass(frozen=True)
+class RunWaiting:
+    """The run waits for approvals (nothing else runs), or goes on again (``waiting`` False)."""
+
+    run_id: str
+    at: float
+    waiting: bool
+
+
+@dataclass(frozen=True)
 class StageLogLine:
     """The latest line a stage printed. Shown live, never stored."""
 
@@ -75,13 +105,26 @@ class RunFinished:
     reason: str | None = None
 
 
-RunEvent = RunStarted | StageStarted | StageFinished | StageSkipped | StageLogLine | RunFinished
+RunEvent = (
+    RunStarted
+    | StageStarted
+    | StageFinished
+    | StageSkipped
+    | StageWaiting
+    | StageRolledBack
+    | RunWaiting
+    | StageLogLine
+    | RunFinished
+)
 
 _KINDS: dict[str, type] = {
     "run_started": RunStarted,
     "stage_started": StageStarted,
     "stage_finished": StageFinished,
     "stage_skipped": StageSkipped,
+    "stage_waiting": StageWaiting,
+    "stage_rolled_back": StageRolledBack,
+    "run_waiting": RunWaiting,
     "run_finished": RunFinished,
 }
 _NAMES = {cls: name for name, cls in _KINDS.items()}

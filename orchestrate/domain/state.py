@@ -16,10 +16,13 @@ from orchestrate.domain.events import (
     RunEvent,
     RunFinished,
     RunStarted,
+    RunWaiting,
     StageFinished,
     StageLogLine,
+    StageRolledBack,
     StageSkipped,
     StageStarted,
+    StageWaiting,
 )
 from orchestrate.domain.status import RUN_TERMINAL, STAGE_TERMINAL, RunStatus, StageStatus
 
@@ -141,6 +144,10 @@ def apply(state: RunState, event: RunEvent) -> RunState:
         )
     if isinstance(event, RunFinished):
         return dataclasses.replace(state, status=event.status, finished_at=event.at, reason=event.reason)
+    if isinstance(event, RunWaiting):
+        return dataclasses.replace(
+            state, status=RunStatus.WAITING_APPROVAL if event.waiting else RunStatus.RUNNING
+        )
     stage = state.stages.get(event.stage) or StageState(event.stage)
     if isinstance(event, StageStarted):
         attempt = AttemptState(event.attempt, event.at, log_path=event.log_path, pid=event.pid)
@@ -167,6 +174,10 @@ def apply(state: RunState, event: RunEvent) -> RunState:
             reason=event.error,
             outputs=dict(event.outputs) if event.outputs else stage.outputs,
         )
+    elif isinstance(event, StageRolledBack):
+        stage = dataclasses.replace(stage, status=StageStatus.ROLLED_BACK, reason=event.reason)
+    elif isinstance(event, StageWaiting):
+        stage = dataclasses.replace(stage, status=StageStatus.WAITING_APPROVAL, reason=event.reason)
     elif isinstance(event, StageSkipped):
         stage = dataclasses.replace(stage, status=StageStatus.SKIPPED, reason=event.reason)
     elif isinstance(event, StageLogLine):

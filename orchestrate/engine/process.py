@@ -76,7 +76,7 @@ def command_argv(command: str) -> list[str]:
 
 
 def display_argv(argv: Sequence[str]) -> str:
-    if len(argv) == 4 and argv[:3] == ["/bin/sh", "-e", "-c"]:
+    if len(argv) == 4 and tuple(argv[:3]) == ("/bin/sh", "-e", "-c"):
         return argv[3]
     return shlex.join(argv)
 

@@ -5,117 +5,64 @@ at most ``max_parallel`` at a time. Each stage runs in its own task and cancel
 scope; results come back over a memory object stream to the single loop, which
 alone decides what starts next. ``halt`` cancels running stages (SIGTERM,
 grace, SIGKILL) and starts nothing new; ``continue`` and ``optional`` let
-dependents run. Final events are emitted shielded from cancellation.
+dependents run. Approval gates wait without holding a slot. Final events are
+emitted shielded from cancellation. The work of one stage is a StageRunner's.
 """
 
 from __future__ import annotations
 
 import collections
-import functools
 import math
 import os
-import random
-import re
 import signal
 import socket
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Callable
 
 import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from orchestrate.domain.approvals import GateDecision, GateOutcome
 from orchestrate.domain.events import (
     EventSink,
     RunFinished,
     RunStarted,
+    RunWaiting,
     StageFinished,
     StageSkipped,
     StageStarted,
+    StageWaiting,
 )
-from orchestrate.domain.records import EventInfo
-from orchestrate.domain.state import StageState
 from orchestrate.domain.status import STAGE_SATISFIED, OnFailure, RunStatus, StageStatus
-from orchestrate.engine.masking import Masker, mask_text
-from orchestrate.engine.outputs import OutputError, read_outputs
-from orchestrate.engine.process import ProcessResult, command_argv, display_argv, run_process
+from orchestrate.engine.config import (
+    ApprovalGate,
+    Executor,
+    Job,
+    RunConfig,
+    RunResult,
+    SubprocessExecutor,
+    format_seconds,
+    safe_name,
+)
+from orchestrate.engine.masking import Masker
+from orchestrate.engine.recovery import Recovery
+from orchestrate.engine.stages import StageRunner
 from orchestrate.graph import Dag
-from orchestrate.spec.interpolate import interpolate
-from orchestrate.spec.model import PipelineSpec, StageSpec
+from orchestrate.spec.model import StageKind, StageSpec
 from orchestrate.spec.when import WhenContext, evaluate
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._=,\[\]+-]")
-
-
-def safe_name(stage: str) -> str:
-    """A stage name as a file name (logs/<run>/<stage>.log)."""
-    return _UNSAFE.sub("_", stage)
-
-
-def format_seconds(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:g}s"
-    if seconds < 3600:
-        return f"{seconds / 60:g}m"
-    return f"{seconds / 3600:g}h"
-
-
-@dataclass(frozen=True)
-class Job:
-    run_id: str
-    stage: str
-    attempt: int
-    argv: tuple[str, ...]
-    env: Mapping[str, str]
-    log_path: str
-    output_path: str
-    # Called once, as soon as the work has started (with its process id, if it has one).
-    on_start: Callable[[int | None], None] = lambda pid: None
-
-
-class Executor(Protocol):
-    """The seam between scheduling and doing: the engine's tests swap it for a fake."""
-
-    async def run(self, job: Job) -> ProcessResult: ...
-
-
-class SubprocessExecutor:
-    def __init__(self, grace: float = 5.0, masker: Masker | None = None) -> None:
-        self.grace = grace
-        self.masker = masker
-
-    async def run(self, job: Job) -> ProcessResult:
-        return await run_process(job.argv, job.env, job.log_path, self.grace, job.on_start, self.masker)
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    run_id: str
-    spec: PipelineSpec
-    log_dir: str  # logs/<run>
-    workspace: str
-    variables: Mapping[str, str] = field(default_factory=dict)
-    base_env: Mapping[str, str] = field(default_factory=dict)
-    max_parallel: int = 4
-    default_timeout: float | None = None
-    # Stages as an earlier process left them (resume): succeeded and skipped ones are kept,
-    # unless named in ``rerun``; attempt numbers continue from theirs.
-    previous: Mapping[str, StageState] = field(default_factory=dict)
-    rerun: frozenset[str] = frozenset()
-    event: EventInfo | None = None  # what triggered the run: ${event.*}, and when: branch/paths/labels
-    # argv that runs pipeline NAME as a child run with these variables (``uses:`` stages)
-    child_command: Callable[[str, Mapping[str, str]], list[str]] | None = None
-    # Secret values by name: given to the stages that declare them, masked in every log and output.
-    secrets: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class RunResult:
-    status: RunStatus
-    reason: str | None = None
+__all__ = [
+    "ApprovalGate",
+    "Executor",
+    "Job",
+    "RunConfig",
+    "RunResult",
+    "Scheduler",
+    "SubprocessExecutor",
+    "safe_name",
+]
 
 
 class Scheduler:
@@ -128,27 +75,32 @@ class Scheduler:
     ) -> None:
         self.cfg = config
         self.sink = sink
-        self.mask: Callable[[str], str] = lambda text: text
-        masker = None
-        if config.secrets:
-            masker = Masker(config.secrets.values())
-            values = list(config.secrets.values())
-            self.mask = lambda text: mask_text(text, values)
-        self.executor = executor or SubprocessExecutor(masker=masker)
         self.clock = clock
+        masker = Masker(config.secrets.values()) if config.secrets else None
+        self.runner = StageRunner(
+            config, sink, executor or SubprocessExecutor(masker=masker), clock, lambda: self.stopping
+        )
+        self.outputs = self.runner.outputs
+        self.attempts = self.runner.attempts
+        self.rollback_for: str | None = None  # the stage whose failure rolls the run back
+        self.rollback_reason: str | None = None
         self.dag = Dag.from_spec(config.spec)
         self.specs = {s.name: s for s in config.spec.stages}
         self.status: dict[str, StageStatus] = {}
-        self.outputs: dict[str, Mapping[str, str]] = {}
-        self.attempts: dict[str, int] = {}
         self.waiting = {n: len(self.dag.preds[n]) for n in self.dag.order}
         self.ready: deque[str] = deque()
         self.scopes: dict[str, anyio.CancelScope] = {}
         self.running = 0
+        self.gated = 0  # of the running tasks, those waiting at an approval gate (they use no slot)
+        self.parked: set[str] = set()  # gates left open for another process (--no-wait)
+        self.pushbacks: dict[str, GateDecision] = {}
+        self.iterations: dict[str, int] = {}
+        self.waiting_shown = False
         self.group_running: collections.Counter[str] = collections.Counter()
         self.stopping: str | None = None  # why no new stage may start
         self.cancelled = False
         self.failures: list[str] = []
+        self.recovery = Recovery(config.spec, self.dag, self.runner, sink, clock)
         self._restore()
 
     # -- public ----------------------------------------------------------------------------------------
@@ -174,9 +126,17 @@ class Scheduler:
                 while self.running:
                     await self._settle(await recv.receive())
             tg.cancel_scope.cancel()
+        if self.rollback_for is not None and not self.cancelled:
+            target, stages = self.recovery.plan(self.rollback_for, self.status)
+            self.rollback_reason = await self.recovery.rollback(target, stages)
         result = self._result(timed_out)
+        if result.status is not RunStatus.WAITING_APPROVAL and self.cfg.spec.handlers:
+            await self.recovery.handlers(result.status, self.failures, self.cfg.previous)
         with anyio.CancelScope(shield=True):
-            self.sink.emit(RunFinished(self.cfg.run_id, self.clock(), result.status, result.reason))
+            if result.status is RunStatus.WAITING_APPROVAL:  # not finished: another process goes on later
+                self.sink.emit(RunWaiting(self.cfg.run_id, self.clock(), True))
+            else:
+                self.sink.emit(RunFinished(self.cfg.run_id, self.clock(), result.status, result.reason))
         return result
 
     # -- the loop --------------------------------------------------------------------------------------
@@ -184,9 +144,11 @@ class Scheduler:
     def _restore(self) -> None:
         for name, state in self.cfg.previous.items():
             self.attempts[name] = state.attempt
+            if name not in self.specs:
+                continue  # a rollback action or a handler: not part of the DAG
             if state.status in STAGE_SATISFIED and name not in self.cfg.rerun:
                 self.status[name] = state.status
-                self.outputs[name] = state.outputs
+                self.outputs[name] = dict(state.outputs)
         for name in self.status:
             for succ in self.dag.succs[name]:
                 self.waiting[succ] -= 1
@@ -205,10 +167,13 @@ class Scheduler:
         decision = evaluate(self.specs[name].when, ctx)
         if decision.run:
             return False
-        self.sink.emit(StageSkipped(self.cfg.run_id, name, self.clock(), decision.reason))
+        self._skipped(name, decision.reason)
+        return True
+
+    def _skipped(self, name: str, reason: str) -> None:
+        self.sink.emit(StageSkipped(self.cfg.run_id, name, self.clock(), reason))
         self.status[name] = StageStatus.SKIPPED
         self._release(name)
-        return True
 
     def _release(self, name: str) -> None:
         for succ in self.dag.succs[name]:
@@ -229,10 +194,13 @@ class Scheduler:
 
     def _launch(self, tg: TaskGroup, send: MemoryObjectSendStream[tuple[str, StageStatus]]) -> None:
         deferred: list[str] = []
-        while self.ready and self.running < self.cfg.max_parallel and self.stopping is None:
+        while self.ready and self.running - self.gated < self.cfg.max_parallel and self.stopping is None:
             name = self.ready.popleft()
             spec = self.specs[name]
             if spec.when is not None and self._skip(name):
+                continue
+            if name in self.recovery.repair_only:
+                self._skipped(name, "runs only to repair a failed gate")
                 continue
             if spec.group is not None:
                 limit = (spec.matrix or {}).get("max_parallel")
@@ -245,15 +213,22 @@ class Scheduler:
             self.running += 1
             tg.start_soon(self._stage, self.specs[name], scope, send)
         self.ready.extendleft(reversed(deferred))
+        self._show_waiting()
 
     async def _settle(self, item: tuple[str, StageStatus]) -> None:
         name, status = item
         self.running -= 1
         del self.scopes[name]
-        self.status[name] = status
         spec = self.specs[name]
         if spec.group is not None:
             self.group_running[spec.group] -= 1
+        self._show_waiting()
+        if name in self.pushbacks:
+            self._rewind(name, self.pushbacks.pop(name))
+            return
+        if name in self.parked:
+            return
+        self.status[name] = status
         if status in STAGE_SATISFIED:
             self._release(name)
         elif status is StageStatus.FAILED:
@@ -264,6 +239,8 @@ class Scheduler:
             if spec.optional or spec.on_failure is OnFailure.CONTINUE:
                 self._release(name)
             else:
+                if spec.on_failure is OnFailure.ROLLBACK and self.rollback_for is None:
+                    self.rollback_for = name  # undone once the running stages have stopped
                 self._halt(f"stage {name} failed")
         elif (
             status is StageStatus.CANCELLED
@@ -271,6 +248,37 @@ class Scheduler:
             and (spec.optional or spec.on_failure is OnFailure.CONTINUE)
         ):
             self._release(name)
+
+    def _show_waiting(self) -> None:
+        """The run waits for approvals when a gate is open and nothing else runs."""
+        waiting = self.gated > 0 and self.running == self.gated
+        if waiting != self.waiting_shown:
+            self.waiting_shown = waiting
+            self.sink.emit(RunWaiting(self.cfg.run_id, self.clock(), waiting))
+
+    def _rewind(self, gate: str, decision: GateDecision) -> None:
+        """Pushed back: run ``rewind_to`` and what follows it up to the gate again, then ask again."""
+        target = decision.rewind_to or gate
+        again = ({target} | self.dag.descendants(target)) & (self.dag.ancestors(gate) | {gate, target})
+        again.add(gate)
+        self.iterations[gate] = decision.iteration
+        self.runner.approval.update(feedback=decision.feedback or "", iteration=str(decision.iteration))
+        for name in again:
+            self.status.pop(name, None)
+            self.outputs.pop(name, None)
+        released = {n for n, s in self.status.items() if s in STAGE_SATISFIED or self._continues(n, s)}
+        for name in self.dag.order:
+            if name not in self.status and name not in self.scopes:
+                self.waiting[name] = sum(1 for p in self.dag.preds[name] if p not in released)
+        self.ready = deque(
+            n
+            for n in self.dag.order
+            if n not in self.status and n not in self.scopes and self.waiting[n] == 0
+        )
+
+    def _continues(self, name: str, status: StageStatus) -> bool:
+        spec = self.specs[name]
+        return status is StageStatus.FAILED and (spec.optional or spec.on_failure is OnFailure.CONTINUE)
 
     def _fail_fast(self, failed: StageSpec) -> None:
         """One instance of a matrix failed: cancel the running ones, skip those not started."""
@@ -299,6 +307,11 @@ class Scheduler:
             return RunResult(RunStatus.CANCELLED, self.stopping)
         if timed_out:
             return RunResult(RunStatus.FAILED, self.stopping)
+        if self.rollback_reason is not None:
+            return RunResult(RunStatus.FAILED, self.rollback_reason)
+        if self.parked and self.stopping is None:
+            gates = ", ".join(sorted(self.parked))
+            return RunResult(RunStatus.WAITING_APPROVAL, f"waiting for approval: {gates}")
         if self.failures:
             names = ", ".join(self.failures)
             return RunResult(RunStatus.FAILED, f"stage{'s' if len(self.failures) > 1 else ''} {names} failed")
@@ -306,6 +319,19 @@ class Scheduler:
         if unsettled:  # nothing running, nothing ready, not done: report it rather than hang
             return RunResult(RunStatus.FAILED, f"deadlock: {', '.join(unsettled)} can never start")
         return RunResult(RunStatus.SUCCEEDED)
+
+    async def rollback_only(self, to: str | None, who: str) -> RunResult:
+        """``pipeline rollback``: undo a finished run's succeeded stages (from ``to`` on) in reverse order."""
+        self.sink.emit(RunStarted(self.cfg.run_id, self.clock(), os.getpid(), socket.gethostname()))
+        done = [n for n in self.dag.topological() if self.status.get(n) is StageStatus.SUCCEEDED]
+        if to is not None:
+            later = self.dag.descendants(to)
+            done = [n for n in done if n == to or n in later]
+        target = to or (done[0] if done else "the start")
+        reason = await self.recovery.rollback(target, list(reversed(done)), who=f" by {who}")
+        result = RunResult(RunStatus.FAILED, reason)
+        self.sink.emit(RunFinished(self.cfg.run_id, self.clock(), result.status, result.reason))
+        return result
 
     async def _watch_signals(self) -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -322,41 +348,46 @@ class Scheduler:
     ) -> None:
         status = StageStatus.CANCELLED
         with scope:
-            status = await self._attempts(spec)
+            if spec.requires_approval:
+                status = await self._approved_then_run(spec)
+            else:
+                status = await self.runner.run(spec)
+            if status is StageStatus.FAILED and spec.repair:
+                status = await self.recovery.repair(spec, status)
         await send.send((spec.name, status))
 
-    async def _attempts(self, spec: StageSpec) -> StageStatus:
-        cfg = self.cfg
-        retry = spec.retry
-        timeout = spec.timeout or cfg.default_timeout or math.inf
-        base = os.path.join(cfg.log_dir, safe_name(spec.name))
-        log_path = base + ".log"
-        output_path = base + ".out"
-        for i in range(retry.max + 1):
-            attempt = self.attempts.get(spec.name, 0) + 1
+    async def _approved_then_run(self, spec: StageSpec) -> StageStatus:
+        """A gated stage: open the request, wait for the decision, then do the work (if any)."""
+        gate = self.cfg.gate
+        pure = spec.kind is StageKind.GATE
+        attempt = self.attempts.get(spec.name, 0) + 1
+        log_path = self.runner.log_path(spec.name)
+        if gate is None:
+            return self.runner.finish_early(spec.name, attempt, log_path, "no approval gate is configured")
+        request_id, hint = await gate.open(spec, self.iterations.get(spec.name, 1))
+        if pure:  # the gate is the stage's one attempt: its duration is the wait
             self.attempts[spec.name] = attempt
-            try:
-                argv = self._argv(spec)
-                env = self._env(spec, attempt, output_path)
-            except KeyError as e:
-                return self._finish_early(spec.name, attempt, log_path, self._unresolved(e.args[0]))
-            if attempt > 1:
-                with open(log_path, "a", encoding="utf-8") as log:
-                    log.write(f"\n--- orchestrate: attempt {attempt} ---\n")
-                if os.path.exists(output_path):
-                    os.unlink(output_path)
-            on_start = self._starter(spec.name, attempt, log_path, self.mask(display_argv(argv)))
-            job = Job(cfg.run_id, spec.name, attempt, argv, env, log_path, output_path, on_start)
-            try:
-                with anyio.move_on_after(timeout) as deadline:
-                    result = await self.executor.run(job)
-                on_start(None)  # an executor that never said so
-            except anyio.get_cancelled_exc_class():
-                on_start(None)
+            self.sink.emit(
+                StageStarted(
+                    self.cfg.run_id, spec.name, attempt, self.clock(), log_path, f"approval {request_id}"
+                )
+            )
+        self.sink.emit(StageWaiting(self.cfg.run_id, spec.name, self.clock(), request_id, hint))
+        self.gated += 1
+        self._show_waiting()
+        try:
+            decision = await gate.wait(request_id)
+            while decision.outcome is GateOutcome.REOPENED and decision.request_id:
+                self.sink.emit(
+                    StageWaiting(self.cfg.run_id, spec.name, self.clock(), decision.request_id, decision.hint)
+                )
+                decision = await gate.wait(decision.request_id)
+        except anyio.get_cancelled_exc_class():
+            if pure:
                 with anyio.CancelScope(shield=True):
                     self.sink.emit(
                         StageFinished(
-                            cfg.run_id,
+                            self.cfg.run_id,
                             spec.name,
                             attempt,
                             self.clock(),
@@ -364,109 +395,37 @@ class Scheduler:
                             error=self.stopping or "cancelled",
                         )
                     )
-                raise
-            outputs: dict[str, str] = {}
-            error: str | None = None
-            code: int | None = None
-            if deadline.cancelled_caught:
-                error = f"timed out after {format_seconds(timeout)}"
-            else:
-                code = result.exit_code
-                if code == 0:
-                    try:
-                        outputs = {k: self.mask(v) for k, v in read_outputs(output_path).items()}
-                    except OutputError as e:
-                        error = self.mask(str(e))
-                elif code < 0:
-                    error = f"killed by {signal.Signals(-code).name}"
-                else:
-                    error = result.error or f"exit code {code}"
-            status = StageStatus.SUCCEEDED if error is None else StageStatus.FAILED
-            again = (
-                status is StageStatus.FAILED
-                and i < retry.max
-                and (retry.exit_codes is None or code in retry.exit_codes)
-            )
+            raise
+        finally:
+            self.gated -= 1
+        now = self.clock()
+        if decision.outcome is GateOutcome.SUSPENDED:
+            self.parked.add(spec.name)
+            return StageStatus.WAITING_APPROVAL
+        if decision.outcome is GateOutcome.PUSHED_BACK:
+            self.pushbacks[spec.name] = decision
+            if pure:
+                self.sink.emit(
+                    StageFinished(
+                        self.cfg.run_id, spec.name, attempt, now, StageStatus.CANCELLED, error=decision.reason
+                    )
+                )
+            return StageStatus.PENDING
+        if decision.outcome is GateOutcome.REJECTED:
+            if pure:
+                self.sink.emit(
+                    StageFinished(
+                        self.cfg.run_id, spec.name, attempt, now, StageStatus.FAILED, error=decision.reason
+                    )
+                )
+                return StageStatus.FAILED
+            return self.runner.finish_early(spec.name, attempt, log_path, decision.reason)
+        if pure:
+            outputs = {"approved_by": decision.reason}
             self.sink.emit(
                 StageFinished(
-                    cfg.run_id, spec.name, attempt, self.clock(), status, code, error, again, outputs
+                    self.cfg.run_id, spec.name, attempt, now, StageStatus.SUCCEEDED, 0, None, False, outputs
                 )
             )
-            if not again:
-                if outputs:
-                    self.outputs[spec.name] = outputs
-                return status
-            try:
-                await anyio.sleep(retry.backoff * 2**i * random.uniform(0.8, 1.2))
-            except anyio.get_cancelled_exc_class():
-                # Stopped while waiting to retry: the failure stands, no further attempt.
-                self.sink.emit(
-                    StageFinished(cfg.run_id, spec.name, attempt, self.clock(), status, code, error, False)
-                )
-                return status
-        raise AssertionError("unreachable: the last attempt always returns")
-
-    def _argv(self, spec: StageSpec) -> tuple[str, ...]:
-        lookup = functools.partial(self._lookup, stage=spec)
-        if spec.uses is not None and self.cfg.child_command is not None:
-            values = {k: interpolate(str(v), lookup, shell=False) for k, v in spec.with_.items()}
-            return tuple(self.cfg.child_command(spec.uses, values))
-        return tuple(command_argv(interpolate(spec.run or "", lookup, shell=True)))
-
-    def _starter(self, stage: str, attempt: int, log_path: str, command: str) -> Callable[[int | None], None]:
-        """StageStarted, emitted once, when the executor says the work began (so it can carry the pid)."""
-        done = False
-
-        def on_start(pid: int | None) -> None:
-            nonlocal done
-            if not done:
-                done = True
-                self.sink.emit(
-                    StageStarted(self.cfg.run_id, stage, attempt, self.clock(), log_path, command, pid)
-                )
-
-        return on_start
-
-    def _finish_early(self, stage: str, attempt: int, log_path: str, error: str) -> StageStatus:
-        now = self.clock()
-        with open(log_path, "a", encoding="utf-8") as log:
-            log.write(f"orchestrate: {error}\n")
-        self.sink.emit(StageStarted(self.cfg.run_id, stage, attempt, now, log_path))
-        self.sink.emit(StageFinished(self.cfg.run_id, stage, attempt, now, StageStatus.FAILED, error=error))
-        return StageStatus.FAILED
-
-    def _unresolved(self, name: str) -> str:
-        stage, _, key = name.removeprefix("stages.").partition(".outputs.")
-        if name.startswith("stages.") and key:
-            return f'${{{name}}}: stage {stage} wrote no output "{key}"'
-        return f"unknown reference ${{{name}}}"
-
-    def _lookup(self, name: str, stage: StageSpec | None = None) -> str | None:
-        if name in self.cfg.variables:
-            return self.cfg.variables[name]
-        if name == "run.id":
-            return self.cfg.run_id
-        if name.startswith("matrix.") and stage is not None:
-            return stage.matrix_values.get(name.removeprefix("matrix."))
-        if name.startswith("event."):
-            return self.cfg.event.lookup(name) if self.cfg.event else None
-        if name.startswith("stages.") and ".outputs." in name:
-            producer, _, key = name[len("stages.") :].partition(".outputs.")
-            return self.outputs.get(producer, {}).get(key)
-        return None
-
-    def _env(self, spec: StageSpec, attempt: int, output_path: str) -> dict[str, str]:
-        env = dict(self.cfg.base_env)
-        env["ORCHESTRATE_RUN_ID"] = self.cfg.run_id
-        env["ORCHESTRATE_PIPELINE"] = self.cfg.spec.name
-        env["ORCHESTRATE_STAGE"] = spec.name
-        env["ORCHESTRATE_ATTEMPT"] = str(attempt)
-        env["ORCHESTRATE_WORKSPACE"] = self.cfg.workspace
-        env["ORCHESTRATE_OUTPUT"] = output_path
-        if spec.environment:
-            env["ORCHESTRATE_ENVIRONMENT"] = spec.environment
-        for name in (*self.cfg.spec.secrets, *spec.secrets):
-            env[name] = self.cfg.secrets[name]
-        for key, value in spec.env.items():
-            env[key] = interpolate(value, functools.partial(self._lookup, stage=spec), shell=False)
-        return env
+            return StageStatus.SUCCEEDED
+        return await self.runner.run(spec)

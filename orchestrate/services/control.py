@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
 def orphaned(state: RunState | RunSummary, now: float | None = None) -> bool:
     """Active in the store, but no live process is running it (it crashed or was killed)."""
-    if state.status not in RUN_ACTIVE:
-        return False
+    if state.status not in RUN_ACTIVE or state.status is RunStatus.WAITING_APPROVAL:
+        return False  # a run parked at a gate needs no process until the decision
     now = time.time() if now is None else now
     if state.pid is None:  # never claimed: a detached process gets a moment to start
         return now - state.created_at > DEAD_AFTER

@@ -110,13 +110,6 @@ def load_cached(path: Path, shown: str, store: Store) -> tuple[PipelineSpec, int
     return spec, version
 
 
-_NOT_YET = {
-    StageKind.AGENT: "agent stages",
-    StageKind.PYTHON: "python stages",
-    StageKind.GATE: "approval gates",
-}
-
-
 def check_uses(settings: Settings, spec: PipelineSpec) -> None:
     """``uses:`` must name pipelines of this workspace, and never lead back to the pipeline itself."""
     from orchestrate.spec.loader import load_pipeline
@@ -146,25 +139,19 @@ def check_runnable(spec: PipelineSpec) -> None:
     """Refuse, in one line, a valid definition that uses what this version cannot run yet."""
     problems: list[str] = []
     for s in spec.stages:
-        if s.kind in _NOT_YET:
-            problems.append(f"stage {s.name}: {_NOT_YET[s.kind]}")
-        for attr, label in (
-            ("requires_approval", "approvals"),
-            ("rollback", "rollback:"),
-            ("rollback_to", "rollback_to:"),
-            ("repair", "repair loops"),
-            ("precheck", "precheck:"),
-            ("budget", "budget:"),
-        ):
+        for attr, label in (("budget", "budget:"),):
             if getattr(s, attr) and s.kind is not StageKind.GATE:
                 problems.append(f"stage {s.name}: {label}")
-        if s.on_failure.value == "rollback":
-            problems.append(f"stage {s.name}: on_failure: rollback")
+        if s.rollback and s.rollback.get("agent"):  # rollback actions are run: commands for now
+            problems.append(f"stage {s.name}: agent rollback actions")
+    for group, items in (spec.handlers or {}).items():
+        for item in items or ():
+            if "run" not in item:
+                problems.append(f"handlers.{group}: {item.get('name', '')} (only run: handlers)")
     for attr, label in (
         ("concurrency", "concurrency:"),
         ("experiments", "experiments:"),
         ("budget", "budget:"),
-        ("handlers", "handlers:"),
     ):
         if getattr(spec, attr):
             problems.append(label)

@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -23,6 +23,8 @@ from orchestrate.domain.status import RUN_TERMINAL, RunStatus, StageStatus
 from orchestrate.engine.process import kill_group
 from orchestrate.engine.scheduler import RunConfig, RunResult, Scheduler
 from orchestrate.services import secrets
+from orchestrate.services.agents import parse_agents
+from orchestrate.services.approvals import StoreGate, approval_context
 from orchestrate.services.liveness import HEARTBEAT_EVERY, process_alive, this_host
 from orchestrate.services.runs import orchestrate_argv
 from orchestrate.settings import Settings, max_parallel_for
@@ -104,6 +106,7 @@ def execute(
     spec: PipelineSpec | None = None,
     reopen: bool = False,
     rerun: frozenset[str] = frozenset(),
+    wait_for_approvals: bool = True,
 ) -> RunResult:
     """Run (or continue) a stored run to its end in this process.
 
@@ -118,21 +121,7 @@ def execute(
         # A request addressed to an earlier process of this run is spent; one made before the
         # first process claimed it (a cancelled --detach start) still stands.
         store.clear_cancel(state.run_id)
-    config = RunConfig(
-        run_id=state.run_id,
-        spec=spec,
-        log_dir=str(settings.logs_dir / state.run_id),
-        workspace=str(settings.root),
-        variables=dict(state.variables),
-        base_env=dict(env),
-        max_parallel=max_parallel_for(max_parallel, settings, spec.max_parallel),
-        default_timeout=spec.default_timeout or settings.default_timeout,
-        previous=state.stages,
-        rerun=rerun,
-        event=store.event(state.event_id) if state.event_id else None,
-        child_command=_child_command(settings, state.run_id),
-        secrets=secrets.resolve(settings, spec, env),
-    )
+    config = _config(settings, store, state, spec, env, max_parallel, rerun, wait_for_approvals)
     definition = Definition(spec.name, state.version, spec.digest, spec.path, spec.text)
     checkpoint = CheckpointWriter(settings.checkpoints_dir / state.run_id, state, definition)
     scheduler = Scheduler(config, FanOut([store.writer(state.run_id), checkpoint, view]))
@@ -149,6 +138,72 @@ def execute(
         return anyio.run(main)
     finally:
         checkpoint.close()
+
+
+def rollback(
+    settings: Settings,
+    store: Store,
+    run_ref: str,
+    to: str | None,
+    user: str,
+    view_for: Any,
+    env: Mapping[str, str],
+) -> RunResult:
+    """``pipeline rollback``: undo a finished run's succeeded stages, from ``to`` on, newest first."""
+    state = store.run_state(store.resolve_run_id(run_ref))
+    if state.status not in RUN_TERMINAL:
+        raise UsageError(
+            f"run {state.run_id} is {state.status.value}; only a finished run can be rolled back",
+            hint=f"stop it first: orchestrate pipeline cancel {state.run_id}",
+        )
+    if any(s.status is StageStatus.ROLLED_BACK for s in state.stages.values()):
+        raise UsageError(f"run {state.run_id} was already rolled back ({state.reason})")
+    spec = run_spec(store, state)
+    if to is not None and to not in spec.stage_names:
+        raise UsageError(
+            f'--to {to}: run {state.run_id} has no stage "{to}"',
+            hint=f"stages: {', '.join(spec.stage_names)}",
+        )
+    claim(store, state)
+    config = _config(settings, store, state, spec, env, None, frozenset(), False)
+    definition = Definition(spec.name, state.version, spec.digest, spec.path, spec.text)
+    checkpoint = CheckpointWriter(settings.checkpoints_dir / state.run_id, state, definition)
+    scheduler = Scheduler(config, FanOut([store.writer(state.run_id), checkpoint, view_for(state)]))
+    os.chdir(settings.root)
+    try:
+        return anyio.run(scheduler.rollback_only, to, user)
+    finally:
+        checkpoint.close()
+
+
+def _config(
+    settings: Settings,
+    store: Store,
+    state: RunState,
+    spec: PipelineSpec,
+    env: Mapping[str, str],
+    max_parallel: int | None,
+    rerun: frozenset[str],
+    wait_for_approvals: bool,
+) -> RunConfig:
+    return RunConfig(
+        run_id=state.run_id,
+        spec=spec,
+        log_dir=str(settings.logs_dir / state.run_id),
+        workspace=str(settings.root),
+        variables=dict(state.variables),
+        base_env=dict(env),
+        max_parallel=max_parallel_for(max_parallel, settings, spec.max_parallel),
+        default_timeout=spec.default_timeout or settings.default_timeout,
+        previous=state.stages,
+        rerun=rerun,
+        event=store.event(state.event_id) if state.event_id else None,
+        child_command=_child_command(settings, state.run_id),
+        secrets=secrets.resolve(settings, spec, env),
+        gate=StoreGate(settings, store, state, wait=wait_for_approvals),
+        agents=parse_agents(settings.config),
+        approval=approval_context(store, state.run_id, spec.stage_names) if state.pid is not None else {},
+    )
 
 
 def log_dir(settings: Settings, run_id: str) -> Path:

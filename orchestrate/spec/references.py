@@ -17,9 +17,9 @@ from orchestrate.spec.marks import Document, FieldPath
 from orchestrate.spec.schema_errors import close_match, did_you_mean
 
 _FIELDS = {
-    "run": ("id", "status"),
+    "run": ("id", "status", "failed"),
     "approval": ("feedback", "iteration"),
-    "repair": ("round", "model"),
+    "repair": ("round", "model", "exit_code", "log"),
 }
 BUILTINS = tuple(f"{head}.{tail}" for head, tails in _FIELDS.items() for tail in tails)
 

@@ -97,6 +97,11 @@ STAGE_FINISHED = (
     "WHERE run_id = ? AND name = ?"
 )
 
+# A stage waiting at its gate, or rolled back: a new status and why.
+STAGE_STATUS_REASON = "UPDATE stages SET status = ?, reason = ? WHERE run_id = ? AND name = ?"
+
+RUN_WAITING = "UPDATE runs SET status = ? WHERE id = ?"
+
 STAGE_SKIPPED = "UPDATE stages SET status = ?, reason = ?, finished_at = ? WHERE run_id = ? AND name = ?"
 
 # -- reads (reads.py) -----------------------------------------------------------------
@@ -234,3 +239,124 @@ SELECT_EVENT_RECORD = _EVENT + "WHERE id = ?"
 SELECT_EVENT_RECORDS = _EVENT + "ORDER BY created_at DESC LIMIT ?"
 
 RUNS_OF_EVENT = _SUMMARY + "WHERE event_id = ? ORDER BY created_at"
+
+# -- approvals (approvals.py) --------------------------------------------------------------
+
+INSERT_APPROVAL_REQUEST = (
+    "INSERT INTO approval_requests (id, run_id, stage, iteration, status, approvers, eligible, quorum, "
+    "deadline, on_timeout, escalate_to, escalated, prevent_self_approval, started_by, evidence, rewind_to, "
+    "max_iterations, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+_APPROVAL = (
+    "SELECT a.id, a.run_id, a.stage, a.iteration, a.status, a.approvers, a.eligible, a.quorum, a.deadline, "
+    "a.on_timeout, a.escalate_to, a.escalated, a.prevent_self_approval, a.started_by, a.evidence, "
+    "a.rewind_to, a.max_iterations, a.created_at, a.decided_at, a.decided_by, a.reason, r.pipeline "
+    "FROM approval_requests AS a JOIN runs AS r ON r.id = a.run_id "
+)
+
+SELECT_APPROVAL_REQUEST = _APPROVAL + "WHERE a.id = ?"
+
+SELECT_STAGE_APPROVALS = _APPROVAL + "WHERE a.run_id = ? AND a.stage = ? ORDER BY a.created_at"
+
+SELECT_APPROVAL_REQUESTS = _APPROVAL + "ORDER BY a.created_at DESC LIMIT ?"
+
+SELECT_PENDING_APPROVALS = _APPROVAL + "WHERE a.status = ? ORDER BY a.created_at DESC LIMIT ?"
+
+# Only a pending request is decided, once: two deciders racing cannot both win.
+DECIDE_APPROVAL = (
+    "UPDATE approval_requests SET status = ?, decided_at = ?, decided_by = ?, reason = ? "
+    "WHERE id = ? AND status = 'pending'"
+)
+
+ESCALATE_APPROVAL = (
+    "UPDATE approval_requests SET escalated = 1, deadline = ? WHERE id = ? AND status = 'pending'"
+)
+
+INSERT_APPROVAL_AUDIT = (
+    "INSERT INTO approval_audit (request_id, at, kind, user, os_user, to_user, comment, data) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+SELECT_APPROVAL_AUDIT = (
+    "SELECT at, kind, user, os_user, to_user, comment, data FROM approval_audit WHERE request_id = ? "
+    "ORDER BY at, id"
+)
+
+SELECT_APPROVAL_IDS_IN_RANGE = "SELECT id FROM approval_requests WHERE id >= ? AND id < ? ORDER BY id LIMIT ?"
+
+# -- task metrics (metrics.py, DESIGN §8) ----------------------------------------------------
+
+INSERT_TASK_METRIC = (
+    "INSERT INTO task_metrics (task_id, task_type, model, executor, duration_seconds, status, created_at, "
+    "prompt_variant, skill_version, pipeline, run_id, stage, attempt, input_tokens, output_tokens, cost_usd) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+# The filters of every metrics read, seven parameters: since, since, pipeline, pipeline,
+# status, status, status2 (NULL keeps every row; "failed" passes failed and timed_out).
+# Written so that no index can serve them, on purpose: each read then walks exactly one
+# covering index of tables.TaskMetricRecord, in the order its GROUP BY or ORDER BY needs,
+# whatever the filters. Its cost is bounded by that index (the widest walk, a million rows,
+# takes about 0.2 s), and no plan ever sorts the rows (a sort of a million takes seconds).
+_METRIC_FILTER = (
+    "(? IS NULL OR created_at >= ?) AND (? IS NULL OR pipeline = ?) AND (? IS NULL OR status IN (?, ?))"
+)
+
+# Additive totals per (task_type, model, status): folded into the overall figures,
+# by_task_type and by_model in Python (a few hundred rows). ix_task_metrics_summary.
+METRIC_TOTALS = (
+    "SELECT task_type, model, status, COUNT(*), TOTAL(duration_seconds), TOTAL(input_tokens), "
+    "TOTAL(output_tokens), TOTAL(cost_usd) FROM task_metrics WHERE " + _METRIC_FILTER + " "
+    "GROUP BY task_type, model, status"
+)
+
+
+def _metric_totals_by(column: str) -> str:
+    # Grouping by (column, status) would sort: the index is ordered (column, duration), so the
+    # statuses are counted by expression instead; parameters: completed, failed, timed_out, filters.
+    return (
+        f"SELECT {column}, COUNT(*), TOTAL(status = ?), TOTAL(status = ?), TOTAL(status = ?), "
+        "TOTAL(duration_seconds), TOTAL(input_tokens), TOTAL(output_tokens), TOTAL(cost_usd) "
+        f"FROM task_metrics WHERE {_METRIC_FILTER} GROUP BY {column}"
+    )
+
+
+METRIC_TOTALS_BY_EXECUTOR = _metric_totals_by("executor")
+METRIC_TOTALS_BY_PIPELINE = _metric_totals_by("pipeline")
+METRIC_TOTALS_BY_STAGE = _metric_totals_by("stage")
+METRIC_TOTALS_BY_PROMPT_VARIANT = _metric_totals_by("prompt_variant")
+
+
+def _metric_duration_at(column: str | None, order: str) -> str:
+    # The duration at an offset in the filtered rows (of one group: `column IS ?` matches NULL
+    # too) read from the (column, duration_seconds, ...) index: no sort, the offset walks the
+    # index. Reading high ranks backwards (DESC) walks only n - rank entries.
+    group = f"{column} IS ? AND " if column else ""
+    return (
+        f"SELECT duration_seconds FROM task_metrics WHERE {group}{_METRIC_FILTER} "
+        f"ORDER BY duration_seconds {order} LIMIT 1 OFFSET ?"
+    )
+
+
+METRIC_DURATION_ASC = _metric_duration_at(None, "ASC")
+METRIC_DURATION_DESC = _metric_duration_at(None, "DESC")
+METRIC_DURATION_BY_TASK_TYPE_ASC = _metric_duration_at("task_type", "ASC")
+METRIC_DURATION_BY_TASK_TYPE_DESC = _metric_duration_at("task_type", "DESC")
+METRIC_DURATION_BY_MODEL_ASC = _metric_duration_at("model", "ASC")
+METRIC_DURATION_BY_MODEL_DESC = _metric_duration_at("model", "DESC")
+METRIC_DURATION_BY_EXECUTOR_ASC = _metric_duration_at("executor", "ASC")
+METRIC_DURATION_BY_EXECUTOR_DESC = _metric_duration_at("executor", "DESC")
+METRIC_DURATION_BY_PIPELINE_ASC = _metric_duration_at("pipeline", "ASC")
+METRIC_DURATION_BY_PIPELINE_DESC = _metric_duration_at("pipeline", "DESC")
+METRIC_DURATION_BY_STAGE_ASC = _metric_duration_at("stage", "ASC")
+METRIC_DURATION_BY_STAGE_DESC = _metric_duration_at("stage", "DESC")
+METRIC_DURATION_BY_PROMPT_VARIANT_ASC = _metric_duration_at("prompt_variant", "ASC")
+METRIC_DURATION_BY_PROMPT_VARIANT_DESC = _metric_duration_at("prompt_variant", "DESC")
+
+# One day of the daily chart: [start, end) is a range of ix_task_metrics_created_at.
+# Parameters: completed, failed, timed_out, start, end, then the filters.
+METRIC_DAY = (
+    "SELECT COUNT(*), TOTAL(status = ?), TOTAL(status = ?), TOTAL(status = ?) FROM task_metrics "
+    "WHERE created_at >= ? AND created_at < ? AND " + _METRIC_FILTER
+)

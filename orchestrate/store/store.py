@@ -11,16 +11,18 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from orchestrate.domain.approvals import ApprovalRequest, AuditEntry, RequestStatus
 from orchestrate.domain.events import RunEvent
 from orchestrate.domain.records import EventInfo, PipelineInfo, RunSummary, VersionInfo
 from orchestrate.domain.state import RunState, StageState
 from orchestrate.domain.status import RunStatus, StageStatus
-from orchestrate.store import control, reads, registry, sql
+from orchestrate.store import approvals, control, reads, registry, sql
+from orchestrate.store import metrics as task_metrics
 from orchestrate.store.db import Database
 from orchestrate.store.writer import RunWriter, dumps
 
@@ -248,6 +250,47 @@ class Store:
         with self._db.read() as conn:
             return [registry.run_summary(row) for row in conn.execute(sql.RUNS_OF_EVENT, (event_id,))]
 
+    # -- approvals ------------------------------------------------------------------------
+
+    def open_approval(self, request: ApprovalRequest, entry: AuditEntry) -> None:
+        with self._db.write() as conn:
+            approvals.insert(conn, request)
+            approvals.append(conn, request.id, entry)
+
+    def approval(self, request_id: str) -> ApprovalRequest:
+        with self._db.read() as conn:
+            return approvals.get(conn, approvals.resolve(conn, request_id))
+
+    def approval_audit(self, request_id: str) -> list[AuditEntry]:
+        with self._db.read() as conn:
+            return approvals.audit(conn, request_id)
+
+    def stage_approvals(self, run_id: str, stage: str) -> list[ApprovalRequest]:
+        with self._db.read() as conn:
+            return [
+                approvals.request_from(r) for r in conn.execute(sql.SELECT_STAGE_APPROVALS, (run_id, stage))
+            ]
+
+    def approval_requests(self, pending_only: bool = False, limit: int = 50) -> list[ApprovalRequest]:
+        with self._db.read() as conn:
+            if pending_only:
+                rows = conn.execute(sql.SELECT_PENDING_APPROVALS, (RequestStatus.PENDING.value, limit))
+            else:
+                rows = conn.execute(sql.SELECT_APPROVAL_REQUESTS, (limit,))
+            return [approvals.request_from(r) for r in rows]
+
+    def approval_step(
+        self, request_id: str, step: Callable[[ApprovalRequest, list[AuditEntry]], approvals.Step]
+    ) -> ApprovalRequest:
+        """Apply a vote, delegation, timeout... atomically: read, decide, append, record, in one transaction."""
+        with self._db.write() as conn:
+            return approvals.transact(conn, approvals.resolve(conn, request_id), time.time(), step)
+
+    def escalate_approval(self, request_id: str, deadline: float | None, entry: AuditEntry) -> None:
+        with self._db.write() as conn:
+            conn.execute(sql.ESCALATE_APPROVAL, (deadline, request_id))
+            approvals.append(conn, request_id, entry)
+
     def set_run_version(self, run_id: str, version: int, digest: str) -> None:
         """Point a run at another registered definition (resume --use-current-definition)."""
         with self._db.write() as conn:
@@ -292,6 +335,22 @@ class Store:
             for position, stage in enumerate(state.stages.values()):
                 conn.execute(sql.INSERT_STAGE, (state.run_id, stage.name, position, stage.status.value))
                 _import_stage(conn, state.run_id, stage, stage.reason)
+
+    # -- task metrics (DESIGN §8) -----------------------------------------------------------
+
+    def record_metric(self, metric: task_metrics.TaskMetric) -> None:
+        """One task metric row (a finished stage attempt, or `orchestrate metrics record`)."""
+        with self._db.write() as conn:
+            task_metrics.insert(conn, (metric,))
+
+    def record_metrics(self, metrics: task_metrics.Metrics) -> int:
+        """Many rows in one transaction (one executemany); how many."""
+        with self._db.write() as conn:
+            return task_metrics.insert(conn, metrics)
+
+    def metrics_reader(self) -> task_metrics.Snapshot:
+        """``with store.metrics_reader() as reader:`` the aggregate reads, over one snapshot."""
+        return task_metrics.snapshot(self._db)
 
 
 def _event(row: Any) -> EventInfo:

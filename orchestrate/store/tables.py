@@ -172,6 +172,131 @@ class TriggerEventRecord(SQLModel, table=True):
     dry_run: bool = False
 
 
+class ApprovalRequestRecord(SQLModel, table=True):
+    """An approval gate opened by a run (DESIGN §4). Decisions come from the audit rows."""
+
+    __tablename__ = "approval_requests"
+    __table_args__ = (
+        Index("ix_approval_requests_run_stage", "run_id", "stage", "iteration"),
+        Index("ix_approval_requests_status", "status"),
+    )
+
+    id: str = Field(primary_key=True)  # domain.ids.new_run_id: short, sortable
+    run_id: str = Field(foreign_key="runs.id", ondelete="CASCADE")
+    stage: str
+    iteration: int  # 1, then 2.. after each push-back
+    status: str  # pending | approved | rejected | timed_out | pushed_back | invalidated
+    approvers: str  # JSON list of users and groups, as written
+    eligible: str  # JSON list of users (groups expanded)
+    quorum: int
+    deadline: float | None = None
+    on_timeout: str = "reject"
+    escalate_to: str = "[]"  # JSON list
+    escalated: bool = False
+    prevent_self_approval: bool = False
+    started_by: str | None = None  # who started the run
+    evidence: str | None = None  # JSON {spec: digest}
+    rewind_to: str | None = None  # default target of a push-back
+    max_iterations: int | None = None
+    created_at: float
+    decided_at: float | None = None
+    decided_by: str | None = None
+    reason: str | None = None  # rejection reason, push-back feedback, timeout note
+
+
+class ApprovalAuditRecord(SQLModel, table=True):
+    """Append-only: every request, vote, comment, delegation, refusal, timeout. Never updated."""
+
+    __tablename__ = "approval_audit"
+    __table_args__ = (Index("ix_approval_audit_request", "request_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: str = Field(foreign_key="approval_requests.id", ondelete="CASCADE")
+    at: float
+    kind: str  # requested | approved | rejected | delegated | refused | timed_out | escalated | pushed_back | invalidated | notified
+    user: str | None = None  # as claimed (--as, ORCHESTRATE_USER, OS user)
+    os_user: str | None = None  # the OS account that ran the command
+    to_user: str | None = None  # delegate target
+    comment: str | None = None
+    data: str = "{}"  # JSON details
+
+
+class TaskMetricRecord(SQLModel, table=True):
+    """One finished stage attempt, or one agent job reported with `metrics record` (DESIGN §8).
+
+    Not tied to ``runs`` by a foreign key: the metrics outlive the runs gc deletes.
+
+    The indexes serve ``orchestrate metrics`` over a million rows (bench/metrics.py): each
+    read walks one of them and never the table, and never sorts (see ``sql._METRIC_FILTER``).
+    Every index carries the filter columns (created_at, status, pipeline), so ``--since``,
+    ``--pipeline`` and ``--status`` are checked inside the index. ``summary`` gives the
+    totals per (task_type, model, status) in one pass; each ``*_duration`` index gives the
+    percentiles of its group by offset and, for the other ``--by`` columns, with the sums it
+    carries, their totals; ``created_at`` gives the daily counts.
+    """
+
+    __tablename__ = "task_metrics"
+    __table_args__ = (
+        Index(
+            "ix_task_metrics_summary",
+            "task_type",
+            "model",
+            "status",
+            "created_at",
+            "pipeline",
+            "duration_seconds",
+            "input_tokens",
+            "output_tokens",
+            "cost_usd",
+        ),
+        Index("ix_task_metrics_duration", "duration_seconds", "created_at", "status", "pipeline"),
+        Index(
+            "ix_task_metrics_task_type_duration",
+            "task_type",
+            "duration_seconds",
+            "created_at",
+            "status",
+            "pipeline",
+        ),
+        Index(
+            "ix_task_metrics_model_duration", "model", "duration_seconds", "created_at", "status", "pipeline"
+        ),
+        *[
+            Index(
+                f"ix_task_metrics_{column}_duration",
+                column,
+                "duration_seconds",
+                "created_at",
+                "status",
+                *([] if column == "pipeline" else ["pipeline"]),
+                "input_tokens",
+                "output_tokens",
+                "cost_usd",
+            )
+            for column in ("executor", "pipeline", "stage", "prompt_variant")
+        ],
+        Index("ix_task_metrics_created_at", "created_at", "status", "pipeline"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: str  # "RUN/STAGE/ATTEMPT" for a stage attempt; free for `metrics record`
+    task_type: str
+    model: str | None = None
+    executor: str | None = None
+    duration_seconds: float
+    status: str  # domain.metrics.MetricStatus
+    created_at: float
+    prompt_variant: str | None = None
+    skill_version: str | None = None
+    pipeline: str | None = None
+    run_id: str | None = None
+    stage: str | None = None
+    attempt: int | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+
+
 TABLES = (
     PipelineRecord,
     PipelineVersionRecord,
@@ -180,5 +305,8 @@ TABLES = (
     StageAttemptRecord,
     RunEventRecord,
     TriggerEventRecord,
+    ApprovalRequestRecord,
+    ApprovalAuditRecord,
+    TaskMetricRecord,
 )
 TABLE_NAMES = frozenset(str(cls.__tablename__) for cls in TABLES)

@@ -18,10 +18,13 @@ from orchestrate.domain.events import (
     RunEvent,
     RunFinished,
     RunStarted,
+    RunWaiting,
     StageFinished,
     StageLogLine,
+    StageRolledBack,
     StageSkipped,
     StageStarted,
+    StageWaiting,
     kind_of,
 )
 from orchestrate.domain.status import RunStatus, StageStatus
@@ -143,6 +146,25 @@ def _apply(conn: sqlite3.Connection, event: RunEvent) -> None:
             sql.RUN_STARTED,
             (RunStatus.RUNNING.value, event.at, event.pid, event.host, event.at, event.run_id),
         )
+    elif isinstance(event, StageRolledBack):
+        _update_stage(
+            conn,
+            sql.STAGE_STATUS_REASON,
+            (StageStatus.ROLLED_BACK.value, event.reason, event.run_id, event.stage),
+            event.run_id,
+            event.stage,
+        )
+    elif isinstance(event, StageWaiting):
+        _update_stage(
+            conn,
+            sql.STAGE_STATUS_REASON,
+            (StageStatus.WAITING_APPROVAL.value, event.reason, event.run_id, event.stage),
+            event.run_id,
+            event.stage,
+        )
+    elif isinstance(event, RunWaiting):
+        run_status = RunStatus.WAITING_APPROVAL if event.waiting else RunStatus.RUNNING
+        conn.execute(sql.RUN_WAITING, (run_status.value, event.run_id))
     elif isinstance(event, RunFinished):
         conn.execute(sql.RUN_FINISHED, (RunStatus(event.status).value, event.at, event.reason, event.run_id))
 

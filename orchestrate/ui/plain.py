@@ -13,10 +13,13 @@ from orchestrate.domain.events import (
     RunEvent,
     RunFinished,
     RunStarted,
+    RunWaiting,
     StageFinished,
     StageLogLine,
+    StageRolledBack,
     StageSkipped,
     StageStarted,
+    StageWaiting,
 )
 from orchestrate.domain.state import RunState, apply
 from orchestrate.ui.text import format_duration
@@ -66,6 +69,14 @@ class PlainReporter(_NoScreen):
             why = f": {event.error}" if event.error else ""
             retry = " (will retry)" if event.will_retry else ""
             self._say(event.at, f"{event.stage} {event.status.value} in {took}{why}{retry}")
+        elif isinstance(event, StageRolledBack):
+            self._say(event.at, f"{event.stage} rolled back: {event.reason}")
+        elif isinstance(event, StageWaiting):
+            self._say(event.at, f"{event.stage} {event.reason}")
+        elif isinstance(event, RunWaiting):
+            self._say(
+                event.at, f"run {event.run_id} {'is waiting for approval' if event.waiting else 'goes on'}"
+            )
         elif isinstance(event, StageSkipped):
             self._say(event.at, f"{event.stage} skipped: {event.reason}")
         elif isinstance(event, RunFinished):

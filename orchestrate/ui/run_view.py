@@ -82,7 +82,9 @@ def stage_table(state: RunState, now: float, last_lines: Mapping[str, str] | Non
                 group = base
                 members = [s for s in state.stages.values() if s.name.startswith(base + "[")]
                 done_count = sum(1 for s in members if s.status in STAGE_TERMINAL)
-                table.add_row(Text(base, style="bold"), Text(f"matrix {done_count}/{len(members)}", style="dim"))
+                table.add_row(
+                    Text(base, style="bold"), Text(f"matrix {done_count}/{len(members)}", style="dim")
+                )
             label = "  [" + rest
         else:
             group = None
@@ -114,6 +116,9 @@ def run_view(
     """The whole run: header, stage table, tally. A pure function of its arguments."""
     at = time.time() if now is None else now
     parts: list[RenderableType] = [run_header(state, at), stage_table(state, at, last_lines), counts(state)]
+    gates = [s for s in state.stages.values() if s.status is StageStatus.WAITING_APPROVAL and s.reason]
+    if gates:
+        parts.append(Text("\n".join(f"⏸ {s.name}: {s.reason}" for s in gates), style="bold magenta"))
     if state.status is RunStatus.FAILED or state.status is RunStatus.CANCELLED:
         logs = [
             f"  {s.name}: {s.attempts[-1].log_path}"

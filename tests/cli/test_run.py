@@ -176,15 +176,16 @@ def test_feature_not_available_yet_is_refused_in_one_line(pipeline_file, workspa
         "gate",
         """
         name: gate
+        budget: {max_cost_usd: 5}
         stages:
           - {name: build, run: "true"}
-          - {name: approve, requires_approval: true}
         """,
     )
     assert invoke("pipeline", "validate", "pipelines.d/gate.yaml").exit_code == 0
     result = invoke("pipeline", "run", "gate")
     assert result.exit_code == 2
-    assert "cannot run yet" in result.output and "approve" in result.output
+    assert "cannot run yet" in result.output and "budget:" in result.output
+    assert rows(workspace / "orchestrate.db", "select count(*) from runs") == [(0,)]
 
 
 def test_max_parallel_flag_limits_concurrency(pipeline_file, workspace: Path) -> None:

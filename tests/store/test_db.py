@@ -14,7 +14,17 @@ from orchestrate.domain.errors import WorkspaceError
 from orchestrate.store import SCHEMA_VERSION, open_store
 from tests.store.helpers import ROOT, full_run, new_run, python, rows
 
-TABLES = ["events", "pipeline_versions", "pipelines", "run_events", "runs", "stage_attempts", "stages"]
+TABLES = [
+    "approval_audit",
+    "approval_requests",
+    "events",
+    "pipeline_versions",
+    "pipelines",
+    "run_events",
+    "runs",
+    "stage_attempts",
+    "stages",
+]
 
 
 def schema(db: Path) -> list[tuple[str, str]]:
