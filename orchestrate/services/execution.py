@@ -26,6 +26,7 @@ from orchestrate.services import secrets
 from orchestrate.services.agents import parse_agents
 from orchestrate.services.approvals import StoreGate, approval_context
 from orchestrate.services.liveness import HEARTBEAT_EVERY, process_alive, this_host
+from orchestrate.services.metrics_sink import MetricsSink
 from orchestrate.services.runs import orchestrate_argv
 from orchestrate.settings import Settings, max_parallel_for
 from orchestrate.spec.model import PipelineSpec
@@ -124,7 +125,8 @@ def execute(
     config = _config(settings, store, state, spec, env, max_parallel, rerun, wait_for_approvals)
     definition = Definition(spec.name, state.version, spec.digest, spec.path, spec.text)
     checkpoint = CheckpointWriter(settings.checkpoints_dir / state.run_id, state, definition)
-    scheduler = Scheduler(config, FanOut([store.writer(state.run_id), checkpoint, view]))
+    metrics = MetricsSink(store, spec, config.agents)
+    scheduler = Scheduler(config, FanOut([store.writer(state.run_id), checkpoint, metrics, view]))
     os.chdir(settings.root)  # stages run in the workspace
 
     async def main() -> RunResult:

@@ -147,3 +147,40 @@ def test_python_stages_sync_async_failing_and_bad_references(pipeline_file, work
     missing = invoke("pipeline", "run", "nofunc", "--json")
     assert missing.exit_code == 1
     assert "steps has no function nothing" in json.loads(missing.output)["stages"][0]["attempts"][0]["error"]
+
+
+def test_every_finished_attempt_writes_a_task_metric(pipeline_file, workspace: Path) -> None:
+    from tests.cli.helpers import rows
+
+    configure(workspace)
+    pipeline_file(
+        "m",
+        """
+        name: m
+        stages:
+          - {name: review, agent: claude, task: x}
+          - {name: flaky, run: "exit 1", retry: {max: 1, backoff: 0s}, depends_on: [review], on_failure: continue}
+        """,
+    )
+    result = invoke("pipeline", "run", "m", "--json")
+    run_id = json.loads(result.output)["id"]
+    found = rows(
+        workspace / "orchestrate.db",
+        "select task_id, task_type, model, executor, status, input_tokens, output_tokens, cost_usd, pipeline "
+        "from task_metrics order by task_id",
+    )
+    assert found == [
+        (f"{run_id}/flaky/1", "flaky", None, "subprocess", "failed", None, None, None, "m"),
+        (f"{run_id}/flaky/2", "flaky", None, "subprocess", "failed", None, None, None, "m"),
+        (
+            f"{run_id}/review/1",
+            "review",
+            "claude-sonnet-4",
+            "claude-code",
+            "completed",
+            1500,
+            250,
+            0.0731,
+            "m",
+        ),
+    ]
