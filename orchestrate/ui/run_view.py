@@ -72,6 +72,10 @@ def stage_table(state: RunState, now: float, last_lines: Mapping[str, str] | Non
     table.add_column("status", no_wrap=True)
     table.add_column("attempt", justify="right")
     table.add_column("duration", justify="right", no_wrap=True)
+    priced = any(usage(s) != (0, 0, 0.0) for s in state.stages.values())
+    if priced:  # agents reported usage: tokens and cost per stage
+        table.add_column("tokens", justify="right", no_wrap=True)
+        table.add_column("cost", justify="right", no_wrap=True)
     table.add_column("detail", overflow="ellipsis", no_wrap=True, max_width=70)
     group = None
     for stage in state.stages.values():
@@ -88,14 +92,32 @@ def stage_table(state: RunState, now: float, last_lines: Mapping[str, str] | Non
             label = "  [" + rest
         else:
             group = None
+        tokens_in, tokens_out, cost = usage(stage)
+        money = [
+            f"{tokens_in + tokens_out:,}" if tokens_in + tokens_out else "",
+            f"${cost:.4f}" if cost else "",
+        ]
         table.add_row(
             Text(label),
             status_text(stage.status.value, _stage_label(stage, done)),
             str(stage.attempt) if stage.attempt else "",
             format_duration(stage.duration(now)),
+            *(money if priced else []),
             Text(_detail(stage, last_lines.get(stage.name, "")), style="dim"),
         )
     return table
+
+
+def usage(stage: StageState) -> tuple[int, int, float]:
+    """(input tokens, output tokens, cost in USD) from the stage's reserved outputs."""
+
+    def number(key: str) -> float:
+        try:
+            return max(0.0, float(stage.outputs.get(key) or 0))
+        except ValueError:
+            return 0.0
+
+    return int(number("input_tokens")), int(number("output_tokens")), number("cost_usd")
 
 
 def counts(state: RunState) -> Text:
@@ -107,6 +129,11 @@ def counts(state: RunState) -> Text:
         if text:
             text.append("  ")
         text.append(f"{n} {status}", style=STYLES.get(status, ""))
+    totals = [usage(s) for s in state.stages.values()]
+    tokens = sum(t[0] + t[1] for t in totals)
+    cost = sum(t[2] for t in totals)
+    if tokens or cost:
+        text.append(f"   total: {tokens:,} tokens, ${cost:.4f}", style="bold")
     return text
 
 

@@ -184,3 +184,14 @@ def test_every_finished_attempt_writes_a_task_metric(pipeline_file, workspace: P
             "m",
         ),
     ]
+
+
+def test_status_shows_tokens_and_cost_per_stage_and_in_total(pipeline_file, workspace: Path) -> None:
+    configure(workspace)
+    pipeline_file(
+        "c", "name: c\nstages:\n  - {name: a, agent: plain, task: x}\n  - {name: b, agent: claude, task: y}\n"
+    )
+    run_id = json.loads(invoke("pipeline", "run", "c", "--json").output)["id"]
+    shown = invoke("pipeline", "status", run_id).output
+    assert "tokens" in shown and "cost" in shown
+    assert "$0.0042" in shown and "$0.0731" in shown and "total: 1,900 tokens, $0.0773" in shown
