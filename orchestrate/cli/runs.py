@@ -110,15 +110,25 @@ def history(
 
     store = _store()
     runs = control.history(store, pipeline, limit, status)
+    usage = store.run_usage([r.id for r in runs])
     now = time.time()
     if as_json:
-        rows = [r.__dict__ | {"status": r.status.value, "duration_seconds": r.duration(now)} for r in runs]
+        rows = [
+            r.__dict__
+            | {
+                "status": r.status.value,
+                "duration_seconds": r.duration(now),
+                "tokens": usage.get(r.id, (0, 0.0))[0],
+                "cost_usd": usage.get(r.id, (0, 0.0))[1],
+            }
+            for r in runs
+        ]
         typer.echo(json.dumps(rows, indent=2))
         return
     from orchestrate.ui.console import stdout_console
     from orchestrate.ui.registry_view import history_table
 
-    stdout_console().print(history_table(pipeline, runs, now))
+    stdout_console().print(history_table(pipeline, runs, now, usage))
 
 
 @app.command("logs")

@@ -176,6 +176,13 @@ LAST_RUN = _SUMMARY + "WHERE pipeline = ? ORDER BY created_at DESC LIMIT 1"
 
 HISTORY = _SUMMARY + "WHERE pipeline = ? ORDER BY created_at DESC LIMIT ?"
 
+# What a run's stages reported using (DESIGN §6 reserved outputs), for history's cost column.
+RUN_USAGE = (
+    "SELECT SUM(CAST(json_extract(outputs, '$.input_tokens') AS INTEGER)), "
+    "SUM(CAST(json_extract(outputs, '$.output_tokens') AS INTEGER)), "
+    "SUM(CAST(json_extract(outputs, '$.cost_usd') AS REAL)) FROM stages WHERE run_id = ?"
+)
+
 HISTORY_WITH_STATUS = _SUMMARY + "WHERE pipeline = ? AND status = ? ORDER BY created_at DESC LIMIT ?"
 
 ACTIVE_RUNS = _SUMMARY + "WHERE status IN (?, ?, ?) ORDER BY created_at"

@@ -188,6 +188,16 @@ class Store:
         with self._db.read() as conn:
             return registry.history(conn, name, limit, status)
 
+    def run_usage(self, run_ids: Sequence[str]) -> dict[str, tuple[int, float]]:
+        """(tokens, cost in USD) each run's stages reported; runs that reported none are left out."""
+        out: dict[str, tuple[int, float]] = {}
+        with self._db.read() as conn:
+            for run_id in run_ids:
+                tokens_in, tokens_out, cost = conn.execute(sql.RUN_USAGE, (run_id,)).fetchone()
+                if tokens_in or tokens_out or cost:
+                    out[run_id] = (int(tokens_in or 0) + int(tokens_out or 0), float(cost or 0))
+        return out
+
     def active_runs(self) -> list[RunSummary]:
         with self._db.read() as conn:
             return registry.active_runs(conn)

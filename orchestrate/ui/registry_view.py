@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from rich.console import Group, RenderableType
 from rich.syntax import Syntax
@@ -88,18 +88,27 @@ def pipeline_detail(info: VersionInfo, spec: PipelineSpec, versions: int) -> Ren
     return Group(summary, Syntax(info.text, "yaml", line_numbers=True, word_wrap=True))
 
 
-def history_table(name: str, runs: Sequence[RunSummary], now: float) -> RenderableType:
+def history_table(
+    name: str, runs: Sequence[RunSummary], now: float, usage: Mapping[str, tuple[int, float]] | None = None
+) -> RenderableType:
     if not runs:
         return Text(f"no runs of {name} yet: orchestrate pipeline run {name}")
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("run", "status", "started", "duration", "version", "by", "reason"):
+    usage = usage or {}
+    columns = ["run", "status", "started", "duration", "version", "by", "reason"]
+    if usage:
+        columns[4:4] = ["tokens", "cost"]
+    for column in columns:
         table.add_column(column, overflow="fold")
     for r in runs:
+        tokens, cost = usage.get(r.id, (0, 0.0))
+        money = [f"{tokens:,}" if tokens else "", f"${cost:.4f}" if cost else ""] if usage else []
         table.add_row(
             r.id,
             status_text(r.status.value),
             ago(r.started_at or r.created_at, now),
             format_duration(r.duration(now)),
+            *money,
             str(r.version),
             Text(r.started_by or r.triggered_by or ""),
             Text(r.reason or "", style="dim"),

@@ -195,3 +195,12 @@ def test_status_shows_tokens_and_cost_per_stage_and_in_total(pipeline_file, work
     shown = invoke("pipeline", "status", run_id).output
     assert "tokens" in shown and "cost" in shown
     assert "$0.0042" in shown and "$0.0731" in shown and "total: 1,900 tokens, $0.0773" in shown
+
+
+def test_history_shows_cost_per_run(pipeline_file, workspace: Path) -> None:
+    configure(workspace)
+    pipeline_file("c", "name: c\nstages:\n  - {name: a, agent: claude, task: y}\n")
+    invoke("pipeline", "run", "c")
+    [row] = json.loads(invoke("pipeline", "history", "c", "--json").output)
+    assert (row["tokens"], row["cost_usd"]) == (1750, 0.0731)
+    assert "$0.0731" in invoke("pipeline", "history", "c").output
