@@ -29,6 +29,7 @@ test: install lint
 bench: install
 	$(PY) bench/run.py
 	$(PY) bench/read_commands.py
+	$(PY) bench/metrics.py
 
 clean:
 	rm -rf $(VENV) orchestrate.db orchestrate.db-* .pytest_cache .mypy_cache .ruff_cache

@@ -32,7 +32,7 @@ Rows without a model, executor, stage... are grouped under the key ``"(none)"``.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -163,7 +163,7 @@ def summarize(
             "by_model": groups(reader, f, "model", by_model),
             "daily": daily(reader, f, now, days),
         }
-        if by is not None and column is not None:
+        if column is not None:
             result["by"] = by
             if column == "task_type":
                 result["group_by"] = result["by_task_type"]
@@ -188,7 +188,9 @@ def fold(parts: Iterable[Totals]) -> Totals:
     return out
 
 
-def fold_by(pairs: Mapping[Any, Totals], key: Any) -> dict[str | None, Totals]:
+def fold_by(
+    pairs: Mapping[tuple[str, str | None], Totals], key: Callable[[tuple[str, str | None]], str | None]
+) -> dict[str | None, Totals]:
     out: dict[str | None, Totals] = {}
     for pair, totals in pairs.items():
         out.setdefault(key(pair), Totals()).add(totals)

@@ -88,7 +88,7 @@ def create_table(conn: sqlite3.Connection) -> None:
 
 
 def filter_params(f: MetricFilter) -> tuple[Any, ...]:
-    """The seven parameters of ``sql._METRIC_FILTER``."""
+    """The seven parameters of ``sql._metric_filter``."""
     statuses = f.statuses
     first, second = statuses if statuses is not None else (None, None)
     return (f.since, f.since, f.pipeline, f.pipeline, first, first, second)

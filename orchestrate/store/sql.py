@@ -306,7 +306,8 @@ INSERT_TASK_METRIC = (
 # covering index of tables.TaskMetricRecord, in the order its GROUP BY or ORDER BY needs,
 # whatever the filters. Its cost is bounded by that index (the widest walk, a million rows,
 # takes about 0.2 s), and no plan ever sorts the rows (a sort of a million takes seconds).
-_METRIC_FILTER = (
+# Lower case: a fragment, not a statement that tests/store/test_schema.py could compile.
+_metric_filter = (
     "(? IS NULL OR created_at >= ?) AND (? IS NULL OR pipeline = ?) AND (? IS NULL OR status IN (?, ?))"
 )
 
@@ -314,7 +315,7 @@ _METRIC_FILTER = (
 # by_task_type and by_model in Python (a few hundred rows). ix_task_metrics_summary.
 METRIC_TOTALS = (
     "SELECT task_type, model, status, COUNT(*), TOTAL(duration_seconds), TOTAL(input_tokens), "
-    "TOTAL(output_tokens), TOTAL(cost_usd) FROM task_metrics WHERE " + _METRIC_FILTER + " "
+    "TOTAL(output_tokens), TOTAL(cost_usd) FROM task_metrics WHERE " + _metric_filter + " "
     "GROUP BY task_type, model, status"
 )
 
@@ -325,7 +326,7 @@ def _metric_totals_by(column: str) -> str:
     return (
         f"SELECT {column}, COUNT(*), TOTAL(status = ?), TOTAL(status = ?), TOTAL(status = ?), "
         "TOTAL(duration_seconds), TOTAL(input_tokens), TOTAL(output_tokens), TOTAL(cost_usd) "
-        f"FROM task_metrics WHERE {_METRIC_FILTER} GROUP BY {column}"
+        f"FROM task_metrics WHERE {_metric_filter} GROUP BY {column}"
     )
 
 
@@ -341,7 +342,7 @@ def _metric_duration_at(column: str | None, order: str) -> str:
     # index. Reading high ranks backwards (DESC) walks only n - rank entries.
     group = f"{column} IS ? AND " if column else ""
     return (
-        f"SELECT duration_seconds FROM task_metrics WHERE {group}{_METRIC_FILTER} "
+        f"SELECT duration_seconds FROM task_metrics WHERE {group}{_metric_filter} "
         f"ORDER BY duration_seconds {order} LIMIT 1 OFFSET ?"
     )
 
@@ -365,5 +366,5 @@ METRIC_DURATION_BY_PROMPT_VARIANT_DESC = _metric_duration_at("prompt_variant", "
 # Parameters: completed, failed, timed_out, start, end, then the filters.
 METRIC_DAY = (
     "SELECT COUNT(*), TOTAL(status = ?), TOTAL(status = ?), TOTAL(status = ?) FROM task_metrics "
-    "WHERE created_at >= ? AND created_at < ? AND " + _METRIC_FILTER
+    "WHERE created_at >= ? AND created_at < ? AND " + _metric_filter
 )

@@ -227,7 +227,7 @@ class TaskMetricRecord(SQLModel, table=True):
     Not tied to ``runs`` by a foreign key: the metrics outlive the runs gc deletes.
 
     The indexes serve ``orchestrate metrics`` over a million rows (bench/metrics.py): each
-    read walks one of them and never the table, and never sorts (see ``sql._METRIC_FILTER``).
+    read walks one of them and never the table, and never sorts (see ``sql._metric_filter``).
     Every index carries the filter columns (created_at, status, pipeline), so ``--since``,
     ``--pipeline`` and ``--status`` are checked inside the index. ``summary`` gives the
     totals per (task_type, model, status) in one pass; each ``*_duration`` index gives the

@@ -24,6 +24,7 @@ TABLES = [
     "runs",
     "stage_attempts",
     "stages",
+    "task_metrics",
 ]
 
 
