@@ -239,3 +239,41 @@ def test_prevent_self_approval(workspace: Path, pipeline_file) -> None:  # type:
     own = cli(workspace, "approval", "approve", request, user="alice")
     assert own.returncode == 2 and "may not approve it (prevent_self_approval)" in own.stderr
     assert cli(workspace, "approval", "approve", request, user="bob").returncode == 0
+
+
+def test_escalation_extends_once_and_lets_the_escalation_approver_decide(
+    workspace: Path, pipeline_file
+) -> None:  # type: ignore[no-untyped-def]
+    (workspace / "orchestrate.yaml").write_text(CONFIG)
+    pipeline_file(
+        "esc",
+        """
+        name: esc
+        stages:
+          - name: gate
+            requires_approval: true
+            approvers: [alice]
+            approval: {timeout: 2s, on_timeout: escalate, escalate_to: [devops]}
+        """,
+    )
+    run = subprocess.Popen(
+        [sys.executable, "-m", "orchestrate", "pipeline", "run", "esc", "--plain"],
+        cwd=workspace,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    request = pending_request(workspace)
+    deadline = time.monotonic() + 20
+    while "escalated" not in [
+        a["kind"] for a in json.loads(cli(workspace, "approval", "show", request, "--json").stdout)["audit"]
+    ]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    approved = cli(workspace, "approval", "approve", request, "--as", "carol")  # carol is in devops
+    assert approved.returncode == 0, approved.stderr
+    out, _ = run.communicate(timeout=30)
+    assert run.returncode == 0, out
+    kinds = [
+        n["kind"] for n in map(json.loads, (workspace / "logs/approvals.jsonl").read_text().splitlines())
+    ]
+    assert kinds == ["approval_requested", "approval_escalated"]
