@@ -40,6 +40,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import child_env
 
 from orchestrate.domain.metrics import MetricStatus, TaskMetric, attempt_task_id
 from orchestrate.metrics import service
@@ -205,16 +208,6 @@ def time_queries(store: Store, command: str, reps: int) -> tuple[list[float], in
 def orchestrate_argv() -> list[str]:
     script = Path(sys.executable).parent / "orchestrate"
     return [str(script)] if script.exists() else [sys.executable, "-m", "orchestrate"]
-
-
-def child_env(pycache: Path | None) -> dict[str, str]:
-    """As bench/run.py: no ORCHESTRATE_*, and with ``pycache`` a private .pyc cache that is written to."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATE_")}
-    if pycache is not None:
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env["PYTHONPYCACHEPREFIX"] = str(pycache)
-    env.setdefault("COLUMNS", "120")
-    return env
 
 
 def time_process(argv: Sequence[str], env: dict[str, str], reps: int) -> list[float]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import re
 import shutil
@@ -49,6 +48,8 @@ from orchestrate.spec.model import PipelineSpec
 from orchestrate.store import Store, open_store
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import child_env, machine_info  # noqa: E402 - bench/ is not a package
 
 Event = RunStarted | StageStarted | StageFinished | RunFinished  # what the generated history holds
 # Targets from issue 3, acceptance 6 (reported against, not asserted).
@@ -618,16 +619,6 @@ def orchestrate_argv() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "orchestrate"]
 
 
-def child_env(pycache: Path | None) -> dict[str, str]:
-    """As bench/run.py: no ORCHESTRATE_*, and with ``pycache`` a private .pyc cache that is written to."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATE_")}
-    if pycache is not None:
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env["PYTHONPYCACHEPREFIX"] = str(pycache)
-    return env
-
-
-@dataclass
 class ProcessResult:
     samples_ms: list[float] = field(default_factory=list)
     exit_code: int = 0
@@ -1027,41 +1018,6 @@ def render_report(data: dict[str, Any], info: dict[str, Any]) -> str:
     for r in data["commands"]:
         lines.append(f"  {r['command']}: {' '.join(f'{x:.0f}' for x in r['process_samples_ms']) or '-'}")
     return "\n".join(lines)
-
-
-def machine_info() -> dict[str, Any]:
-    def first_line(argv: list[str]) -> str | None:
-        try:
-            done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, check=False)
-        except OSError:
-            return None
-        return done.stdout.splitlines()[0].strip() if done.returncode == 0 and done.stdout else None
-
-    try:
-        from importlib.metadata import version
-
-        orchestrate_version: str | None = version("orchestrate")
-    except Exception:
-        orchestrate_version = None
-    commit = first_line(["git", "rev-parse", "--short", "HEAD"])
-    dirty = first_line(["git", "status", "--porcelain", "--untracked-files=no"])
-    processor = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                processor = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "platform": platform.platform(),
-        "processor": processor,
-        "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "orchestrate": orchestrate_version,
-        "commit": None if commit is None else commit + ("+dirty" if dirty else ""),
-    }
 
 
 def log(message: str) -> None:

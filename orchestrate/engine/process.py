@@ -135,6 +135,28 @@ def _signal_group(pid: int, sig: int) -> None:
         pass
 
 
+def stage_processes(run_id: str) -> list[int]:
+    """Session leaders whose environment names ``run_id`` (Linux /proc; [] elsewhere)."""
+    marker = f"ORCHESTRATE_RUN_ID={run_id}".encode()
+    found = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if marker not in f.read().split(b"\0"):
+                    continue
+            if os.getsid(int(entry)) == int(entry):  # the stage's own session: its group holds the rest
+                found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
 def kill_group(pid: int) -> None:
     """SIGKILL what is left of a stage's process group (a crashed run's stage, before it re-runs)."""
     _signal_group(pid, signal.SIGKILL)

@@ -118,7 +118,9 @@ class StageRunner:
                 env = self.env(spec, attempt, output_path)
             except KeyError as e:
                 return self.finish_early(spec.name, attempt, log_path, self.unresolved(e.args[0]))
-            if attempt > 1:
+            # A header before every attempt after the first, and before a first one whose log is not
+            # empty: a crashed process may have started it without living to record it.
+            if attempt > 1 or (attempt == 1 and os.path.exists(log_path) and os.path.getsize(log_path)):
                 with open(log_path, "a", encoding="utf-8") as log:
                     log.write(f"\n--- orchestrate: attempt {attempt} ---\n")
                 if os.path.exists(output_path):

@@ -20,13 +20,13 @@ from orchestrate.domain.errors import UsageError
 from orchestrate.domain.events import EventSink, FanOut
 from orchestrate.domain.state import RunState
 from orchestrate.domain.status import RUN_TERMINAL, RunStatus, StageStatus
-from orchestrate.engine.process import kill_group
+from orchestrate.engine.process import kill_group, stage_processes
 from orchestrate.engine.scheduler import RunConfig, RunResult, Scheduler
 from orchestrate.services import secrets
 from orchestrate.services.agents import parse_agents
 from orchestrate.services.approvals import StoreGate, approval_context
 from orchestrate.services.liveness import HEARTBEAT_EVERY, process_alive, this_host
-from orchestrate.services.metrics_sink import MetricsSink
+from orchestrate.services.metrics_sink import Measure
 from orchestrate.services.runs import orchestrate_argv
 from orchestrate.settings import Settings, max_parallel_for
 from orchestrate.spec.model import PipelineSpec
@@ -73,12 +73,19 @@ def _child_command(settings: Settings, run_id: str) -> Callable[[str, Mapping[st
 
 
 def _stop_leftovers(state: RunState) -> None:
-    """Stages of a crashed process live in their own sessions and may still run: stop them first."""
+    """Stages of a crashed process live in their own sessions and may still run: stop them first.
+
+    The recorded process groups of running attempts, and on Linux every process whose
+    environment says it is a stage of this run: that also finds a stage the crashed
+    process spawned but did not live to record.
+    """
     if state.pid is None or state.host != this_host():
         return
     for stage in state.stages.values():
         if stage.status is StageStatus.RUNNING and stage.attempts and stage.attempts[-1].pid:
             kill_group(stage.attempts[-1].pid)
+    for pid in stage_processes(state.run_id):
+        kill_group(pid)
 
 
 async def _supervise(store: Store, run_id: str, scheduler: Scheduler) -> None:
@@ -125,8 +132,8 @@ def execute(
     config = _config(settings, store, state, spec, env, max_parallel, rerun, wait_for_approvals)
     definition = Definition(spec.name, state.version, spec.digest, spec.path, spec.text)
     checkpoint = CheckpointWriter(settings.checkpoints_dir / state.run_id, state, definition)
-    metrics = MetricsSink(store, spec, config.agents)
-    scheduler = Scheduler(config, FanOut([store.writer(state.run_id), checkpoint, metrics, view]))
+    writer = store.writer(state.run_id, Measure(spec, config.agents))
+    scheduler = Scheduler(config, FanOut([writer, checkpoint, view]))
     os.chdir(settings.root)  # stages run in the workspace
 
     async def main() -> RunResult:

@@ -127,7 +127,9 @@ class CheckpointWriter:
             self._compact()
 
     def _compact(self) -> None:
-        data = json.dumps(snapshot(self.state, self.definition, self.seq), indent=1).encode() + b"\n"
+        # Indented (for people) once the run is over; compact meanwhile: the C encoder is ~10x faster.
+        indent = 1 if self.state.done else None
+        data = json.dumps(snapshot(self.state, self.definition, self.seq), indent=indent).encode() + b"\n"
         write_atomically(self.folder / SNAPSHOT, data)
         # The snapshot now holds every journaled event: start the journal again.
         self._journal.seek(0)

@@ -24,7 +24,7 @@ from orchestrate.domain.status import RunStatus, StageStatus
 from orchestrate.store import approvals, control, reads, registry, sql
 from orchestrate.store import metrics as task_metrics
 from orchestrate.store.db import Database
-from orchestrate.store.writer import RunWriter, dumps
+from orchestrate.store.writer import Measure, RunWriter, dumps
 
 
 def open_store(db_path: str | Path) -> Store:
@@ -121,11 +121,11 @@ class Store:
                 ],
             )
 
-    def writer(self, run_id: str) -> RunWriter:
-        """The event sink that records ``run_id``'s transitions."""
+    def writer(self, run_id: str, measure: Measure | None = None) -> RunWriter:
+        """The event sink that records ``run_id``'s transitions (and, with ``measure``, their metrics)."""
         with self._db.read() as conn:
             reads.require_run(conn, run_id)
-        return RunWriter(self._db, run_id)
+        return RunWriter(self._db, run_id, measure)
 
     def heartbeat(self, run_id: str, at: float) -> None:
         """Mark the run's process as alive; a run whose heartbeat stops is stale."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from orchestrate.domain.events import (
@@ -27,7 +28,9 @@ from orchestrate.domain.events import (
     StageWaiting,
     kind_of,
 )
+from orchestrate.domain.metrics import TaskMetric
 from orchestrate.domain.status import RunStatus, StageStatus
+from orchestrate.store import metrics as task_metrics
 from orchestrate.store import sql
 from orchestrate.store.db import Database
 
@@ -60,6 +63,10 @@ def payload(event: RunEvent) -> dict[str, Any]:
     return data
 
 
+# Turns a transition into the task-metric row it produces, if any (services.metrics_sink).
+Measure = Callable[[RunEvent], TaskMetric | None]
+
+
 class RunWriter:
     """Records one run's events (implements ``domain.events.EventSink``).
 
@@ -67,9 +74,10 @@ class RunWriter:
     other users of the same Store: every transaction holds the Store's lock.
     """
 
-    def __init__(self, db: Database, run_id: str) -> None:
+    def __init__(self, db: Database, run_id: str, measure: Measure | None = None) -> None:
         self._db = db
         self.run_id = run_id
+        self.measure = measure
 
     def emit(self, event: RunEvent) -> None:
         if isinstance(event, StageLogLine):
@@ -77,9 +85,12 @@ class RunWriter:
         if event.run_id != self.run_id:
             raise ValueError(f"event for run {event.run_id} sent to the writer of run {self.run_id}")
         record = (event.run_id, event.at, kind_of(event), dumps(payload(event)), event.run_id)
+        metric = self.measure(event) if self.measure is not None else None
         with self._db.write() as conn:
             conn.execute(sql.INSERT_EVENT, record)
             _apply(conn, event)
+            if metric is not None:  # a finished attempt's metric: in the same transaction, not one more
+                task_metrics.insert(conn, (metric,))
 
 
 def _apply(conn: sqlite3.Connection, event: RunEvent) -> None:
