@@ -55,7 +55,7 @@ def _with_matrix(
     return matrix
 
 
-def _placeholder(variables: Mapping[str, str], event: EventInfo | None) -> Callable[[str], str | None]:
+def _plan_lookup(variables: Mapping[str, str], event: EventInfo | None) -> Callable[[str], str | None]:
     def lookup(name: str) -> str | None:
         if name in variables:
             return variables[name]
@@ -79,7 +79,7 @@ def make_plan(
 ) -> Plan:
     """Levels and commands; with ``event``, what each stage's ``when`` would decide for it."""
     dag = Dag.from_spec(spec)
-    lookup = _placeholder(variables, event)
+    lookup = _plan_lookup(variables, event)
     ctx = WhenContext(
         branch=event.branch if event else None,
         changed_files=event.changed_files if event else None,
