@@ -181,8 +181,11 @@ def logs(
                 f"==> {log.stage} ({log.attempts} attempt{'s' if log.attempts > 1 else ''}) <==\n".encode()
             )
         if attempt is not None:
-            with open(log.path, "rb") as f:
-                out.write(stage_logs.attempt_section(f.read(), attempt))
+            try:
+                with open(log.path, "rb") as f:
+                    out.write(stage_logs.attempt_section(f.read(), attempt))
+            except FileNotFoundError:
+                raise UsageError(f"{log.path}: the log is gone (removed by hand or by gc)") from None
         else:
             for chunk in stage_logs.read_chunks(log.path):
                 out.write(chunk)
