@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from orchestrate import __version__
-from orchestrate.cli import agents, approvals, events, metrics, pipeline, registry, runs  # noqa: F401 - registry and runs add commands
+from orchestrate.cli import agents, approvals, events, metrics, pipeline, registry, report, report_read, runs  # noqa: F401 - registry, runs and report_read add commands
 from orchestrate.cli.common import GLOBALS, handle_errors
 
 app = typer.Typer(
@@ -30,6 +30,8 @@ app.add_typer(events.app, name="event")
 app.add_typer(approvals.app, name="approval")
 app.add_typer(agents.app, name="agent")
 app.add_typer(metrics.app, name="metrics")
+app.add_typer(report.app, name="report")
+app.command("mcp")(report_read.mcp_command)
 
 
 def _version(value: bool) -> None:

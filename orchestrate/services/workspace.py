@@ -54,7 +54,9 @@ def init_workspace(folder: Path) -> list[str]:
     if folder.exists() and not folder.is_dir():
         from orchestrate.domain.errors import WorkspaceError
 
-        raise WorkspaceError(f"{folder}: exists and is not a folder", hint="choose another path for the workspace")
+        raise WorkspaceError(
+            f"{folder}: exists and is not a folder", hint="choose another path for the workspace"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     for sub in ("pipelines.d", "checkpoints", "logs"):
         path = folder / sub

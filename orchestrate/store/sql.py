@@ -368,3 +368,112 @@ METRIC_DAY = (
     "SELECT COUNT(*), TOTAL(status = ?), TOTAL(status = ?), TOTAL(status = ?) FROM task_metrics "
     "WHERE created_at >= ? AND created_at < ? AND " + _metric_filter
 )
+
+# -- reported pipelines (reported.py, DESIGN §7): agents' self-reports ------------------------
+
+INSERT_REPORTED_PIPELINE = (
+    "INSERT INTO reported_pipelines (id, pipeline_type, title, sprint, status, created_at, updated_at, "
+    "created_by, run_id, stage) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+# A step goes after the others: the defaults of its type in order, then steps as jobs name them.
+INSERT_REPORTED_STEP = (
+    "INSERT INTO reported_steps (pipeline_id, name, position, status) "
+    "SELECT ?, ?, COALESCE(MAX(position), -1) + 1, ? FROM reported_steps WHERE pipeline_id = ?"
+)
+
+REPORTED_STEP_EXISTS = "SELECT 1 FROM reported_steps WHERE pipeline_id = ? AND name = ?"
+
+INSERT_REPORTED_JOB = (
+    "INSERT INTO reported_jobs (id, pipeline_id, step, name, description, status, created_at, started_at, "
+    "finished_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+# started_at is set by the first report of a started status, finished_at by a terminal one
+# (NULL again if the job is reopened); summary: NULL keeps the previous one.
+UPDATE_REPORTED_JOB = (
+    "UPDATE reported_jobs SET status = ?, summary = COALESCE(?, summary), "
+    "started_at = COALESCE(started_at, ?), finished_at = ?, updated_at = ? WHERE id = ?"
+)
+
+SET_REPORTED_JOB_LOG = "UPDATE reported_jobs SET log_path = ?, updated_at = ? WHERE id = ?"
+
+# Jobs still open when their pipeline finishes are closed with it.
+CLOSE_REPORTED_JOBS = (
+    "UPDATE reported_jobs SET status = ?, started_at = COALESCE(started_at, ?), finished_at = ?, "
+    "updated_at = ? WHERE pipeline_id = ? AND status IN (?, ?)"
+)
+
+REPORTED_JOB_STATUSES = "SELECT status FROM reported_jobs WHERE pipeline_id = ? AND step = ?"
+
+SET_REPORTED_STEP_STATUS = "UPDATE reported_steps SET status = ? WHERE pipeline_id = ? AND name = ?"
+
+REPORTED_STEP_STATUSES = "SELECT status FROM reported_steps WHERE pipeline_id = ? ORDER BY position"
+
+TOUCH_REPORTED_PIPELINE = "UPDATE reported_pipelines SET status = ?, updated_at = ? WHERE id = ?"
+
+FINISH_REPORTED_PIPELINE = (
+    "UPDATE reported_pipelines SET status = ?, finished_at = ?, updated_at = ?, "
+    "summary = COALESCE(?, summary) WHERE id = ? AND finished_at IS NULL"
+)
+
+SELECT_REPORTED_PIPELINE = (
+    "SELECT p.id, p.pipeline_type, p.title, p.sprint, p.status, p.created_at, p.updated_at, p.finished_at, "
+    "p.summary, p.created_by, p.run_id, p.stage, p.logs_cleaned_at, "
+    "(SELECT COUNT(*) FROM reported_jobs AS j WHERE j.pipeline_id = p.id) "
+    "FROM reported_pipelines AS p WHERE p.id = ?"
+)
+
+SELECT_REPORTED_STEPS = (
+    "SELECT name, position, status FROM reported_steps WHERE pipeline_id = ? ORDER BY position"
+)
+
+SELECT_REPORTED_JOBS = (
+    "SELECT id, pipeline_id, step, name, status, created_at, updated_at, description, summary, started_at, "
+    "finished_at, log_path FROM reported_jobs WHERE pipeline_id = ? ORDER BY created_at, id"
+)
+
+SELECT_REPORTED_JOB = (
+    "SELECT id, pipeline_id, step, name, status, created_at, updated_at, description, summary, started_at, "
+    "finished_at, log_path FROM reported_jobs WHERE id = ?"
+)
+
+# The filters of `report list` / list_pipelines, ten parameters: status, status, type, type,
+# sprint, sprint, stale (1 or NULL), running, stale-before; then limit and offset. NULL keeps
+# every row. Stale is decided here at read time, so pages of stale pipelines stay whole.
+SELECT_REPORTED_PIPELINES = (
+    "SELECT p.id, p.pipeline_type, p.title, p.sprint, p.status, p.created_at, p.updated_at, p.finished_at, "
+    "p.summary, p.created_by, p.run_id, p.stage, p.logs_cleaned_at, "
+    "(SELECT COUNT(*) FROM reported_jobs AS j WHERE j.pipeline_id = p.id) "
+    "FROM reported_pipelines AS p WHERE (? IS NULL OR p.status = ?) AND (? IS NULL OR p.pipeline_type = ?) "
+    "AND (? IS NULL OR p.sprint = ?) "
+    "AND (? IS NULL OR (p.status = ? AND p.finished_at IS NULL AND p.updated_at < ?)) "
+    "ORDER BY p.created_at DESC, p.id DESC LIMIT ? OFFSET ?"
+)
+
+COUNT_REPORTED_PIPELINES = (
+    "SELECT COUNT(*) FROM reported_pipelines AS p WHERE (? IS NULL OR p.status = ?) "
+    "AND (? IS NULL OR p.pipeline_type = ?) AND (? IS NULL OR p.sprint = ?) "
+    "AND (? IS NULL OR (p.status = ? AND p.finished_at IS NULL AND p.updated_at < ?))"
+)
+
+# The unfinished pipelines an agent may be reporting into (newest first): in one run's stage,
+# or (run NULL) anywhere.
+OPEN_REPORTED_PIPELINES = (
+    "SELECT id FROM reported_pipelines WHERE finished_at IS NULL "
+    "AND (? IS NULL OR (run_id = ? AND stage IS ?)) ORDER BY created_at DESC LIMIT 10"
+)
+
+REPORTED_PIPELINE_IDS_IN_RANGE = (
+    "SELECT id FROM reported_pipelines WHERE id >= ? AND id < ? ORDER BY id LIMIT ?"
+)
+
+REPORTED_JOB_IDS_IN_RANGE = "SELECT id FROM reported_jobs WHERE id >= ? AND id < ? ORDER BY id LIMIT ?"
+
+# `report clean --sprint S`: finished pipelines whose logs are still there, and those still open.
+REPORTED_SPRINT_PIPELINES = (
+    "SELECT id, finished_at FROM reported_pipelines WHERE sprint = ? AND logs_cleaned_at IS NULL "
+    "ORDER BY created_at"
+)
+
+SET_REPORTED_LOGS_CLEANED = "UPDATE reported_pipelines SET logs_cleaned_at = ? WHERE id = ?"

@@ -24,6 +24,7 @@ from orchestrate.domain.status import RunStatus, StageStatus
 from orchestrate.store import approvals, control, reads, registry, sql
 from orchestrate.store import metrics as task_metrics
 from orchestrate.store.db import Database
+from orchestrate.store.reported import Reports
 from orchestrate.store.writer import Measure, RunWriter, dumps
 
 
@@ -361,6 +362,12 @@ class Store:
     def metrics_reader(self) -> task_metrics.Snapshot:
         """``with store.metrics_reader() as reader:`` the aggregate reads, over one snapshot."""
         return task_metrics.snapshot(self._db)
+
+    # -- reported pipelines (DESIGN §7) ------------------------------------------------------
+
+    def reports(self) -> Reports:
+        """Agents' self-reported pipelines, steps and jobs, over this store's connection."""
+        return Reports(self._db)
 
 
 def _event(row: Any) -> EventInfo:

@@ -297,6 +297,77 @@ class TaskMetricRecord(SQLModel, table=True):
     cost_usd: float | None = None
 
 
+class ReportedPipelineRecord(SQLModel, table=True):
+    """A pipeline an agent reports about itself (DESIGN §7): observed, never executed."""
+
+    __tablename__ = "reported_pipelines"
+    __table_args__ = (
+        Index("ix_reported_pipelines_created_at", "created_at"),
+        Index("ix_reported_pipelines_status", "status", "created_at"),
+        Index("ix_reported_pipelines_sprint", "sprint", "created_at"),
+        Index("ix_reported_pipelines_run", "run_id", "stage"),
+    )
+
+    id: str = Field(primary_key=True)  # domain.ids.new_run_id
+    pipeline_type: str  # domain.observe.PipelineType
+    title: str
+    sprint: str | None = None
+    status: str  # domain.observe.ReportStatus
+    created_at: float  # also when it started: an agent creates it as its work begins
+    updated_at: float  # of the last report about it: stale when this is old (read time)
+    finished_at: float | None = None
+    summary: str | None = None
+    created_by: str | None = None
+    # The executed run and stage whose agent reported it (ORCHESTRATE_RUN_ID/STAGE). No foreign
+    # key: the report outlives the run that gc deletes, and may name a run of another store.
+    run_id: str | None = None
+    stage: str | None = None
+    logs_cleaned_at: float | None = None  # `report clean` deleted its job logs then
+
+
+class ReportedStepRecord(SQLModel, table=True):
+    """A step of a reported pipeline; its status is the aggregate of its jobs' (times derive from them)."""
+
+    __tablename__ = "reported_steps"
+    __table_args__ = (
+        Index("ix_reported_steps_position", "pipeline_id", "position"),
+        {"sqlite_with_rowid": False},
+    )
+
+    pipeline_id: str = Field(primary_key=True, foreign_key="reported_pipelines.id", ondelete="CASCADE")
+    name: str = Field(primary_key=True)
+    position: int
+    status: str  # domain.observe.ReportStatus
+
+
+class ReportedJobRecord(SQLModel, table=True):
+    """A job an agent reported in a step; its log is a markdown file under logs/."""
+
+    __tablename__ = "reported_jobs"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["pipeline_id", "step"],
+            ["reported_steps.pipeline_id", "reported_steps.name"],
+            name="fk_reported_jobs_step",
+            ondelete="CASCADE",
+        ),
+        Index("ix_reported_jobs_step", "pipeline_id", "step", "created_at"),
+    )
+
+    id: str = Field(primary_key=True)  # domain.ids.new_run_id
+    pipeline_id: str
+    step: str
+    name: str
+    description: str | None = None
+    status: str  # domain.observe.ReportStatus
+    summary: str | None = None
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    updated_at: float
+    log_path: str | None = None  # relative to the workspace, set by the first append
+
+
 TABLES = (
     PipelineRecord,
     PipelineVersionRecord,
@@ -308,5 +379,8 @@ TABLES = (
     ApprovalRequestRecord,
     ApprovalAuditRecord,
     TaskMetricRecord,
+    ReportedPipelineRecord,
+    ReportedStepRecord,
+    ReportedJobRecord,
 )
 TABLE_NAMES = frozenset(str(cls.__tablename__) for cls in TABLES)

@@ -1,0 +1,1 @@
+"""Agent self-reporting: Pipeline → Step → Job, job logs, staleness (DESIGN §7)."""
