@@ -13,8 +13,9 @@ run; ``parse_status`` also takes the words agents use (``success``, ``failure``)
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from orchestrate.domain.errors import UsageError
@@ -239,3 +240,18 @@ class ReportedPipeline:
     @property
     def jobs(self) -> tuple[ReportedJob, ...]:
         return tuple(j for s in self.steps for j in s.jobs)
+
+
+@dataclass(frozen=True)
+class Page:
+    pipelines: list[ReportedPipeline]
+    total: int
+    limit: int
+    offset: int
+    stale_after: float
+    now: float = field(default_factory=time.time)
+
+    @property
+    def next_offset(self) -> int | None:
+        following = self.offset + len(self.pipelines)
+        return following if following < self.total else None

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from orchestrate.domain.observe import ReportedJob, ReportedPipeline, ReportedStep
-from orchestrate.observe.service import Cleaned, JobLog, Page
+from orchestrate.domain.observe import Page, ReportedJob, ReportedPipeline, ReportedStep
+from orchestrate.observe.service import Cleaned, JobLog
 
 
 def job_json(job: ReportedJob, root: Path, now: float) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +26,7 @@ from orchestrate.domain.observe import (
     DEFAULT_STALE_AFTER,
     DEFAULT_STEPS,
     REPORT_TERMINAL,
+    Page,
     PipelineType,
     ReportedJob,
     ReportedPipeline,
@@ -227,21 +228,6 @@ def clean(
 
 
 # -- reads --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Page:
-    pipelines: list[ReportedPipeline]
-    total: int
-    limit: int
-    offset: int
-    stale_after: float
-    now: float = field(default_factory=time.time)
-
-    @property
-    def next_offset(self) -> int | None:
-        following = self.offset + len(self.pipelines)
-        return following if following < self.total else None
 
 
 def list_pipelines(

@@ -10,8 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from orchestrate.domain.approvals import ApprovalRequest, AuditEntry, Tally
-from orchestrate.ui.registry_view import ago
-from orchestrate.ui.text import format_duration
+from orchestrate.ui.text import ago, format_duration
 
 STYLE = {
     "pending": "bold magenta",

@@ -15,9 +15,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from orchestrate.domain.observe import ReportedJob, ReportedPipeline
-from orchestrate.observe.service import Page
-from orchestrate.ui.text import format_duration
+from orchestrate.domain.observe import Page, ReportedJob, ReportedPipeline
+from orchestrate.ui.text import ago, format_duration
 
 STYLE = {
     "pending": "dim",
@@ -27,19 +26,6 @@ STYLE = {
     "cancelled": "yellow",
 }
 MARK = {"pending": "○", "running": "●", "succeeded": "✓", "failed": "✗", "cancelled": "–"}
-
-
-def _ago(at: float | None, now: float) -> str:
-    if at is None:
-        return ""
-    seconds = max(0.0, now - at)
-    if seconds < 60:
-        return f"{int(seconds)}s ago"
-    if seconds < 3600:
-        return f"{int(seconds // 60)}m ago"
-    if seconds < 86400:
-        return f"{int(seconds // 3600)}h ago"
-    return time.strftime("%Y-%m-%d", time.localtime(at))
 
 
 def status_text(p: ReportedPipeline, now: float, stale_after: float) -> Text:
@@ -63,9 +49,9 @@ def pipeline_table(page: Page) -> RenderableType:
             Text(p.sprint or ""),
             status_text(p, page.now, page.stale_after),
             str(p.job_count),
-            _ago(p.created_at, page.now),
+            ago(p.created_at, page.now),
             format_duration(p.duration(page.now)),
-            _ago(p.updated_at, page.now),
+            ago(p.updated_at, page.now),
         )
     shown = f"{page.offset + 1}-{page.offset + len(page.pipelines)} of {page.total}"
     more = f"; next: --offset {page.next_offset}" if page.next_offset is not None else ""
@@ -99,14 +85,14 @@ def pipeline_tree(p: ReportedPipeline, root: Path, now: float, stale_after: floa
         facts.append(f"by {p.created_by}")
     if p.run_id:
         facts.append(f"from run {p.run_id} stage {p.stage}")
-    facts.append(f"started {_ago(p.created_at, now)}")
+    facts.append(f"started {ago(p.created_at, now)}")
     facts.append(f"{'took' if p.finished_at else 'open for'} {format_duration(p.duration(now))}")
-    facts.append(f"updated {_ago(p.updated_at, now)}")
+    facts.append(f"updated {ago(p.updated_at, now)}")
     head.append("\n" + " · ".join(facts), style="dim")
     if p.summary:
         head.append(f"\n{p.summary}")
     if p.logs_cleaned_at:
-        head.append(f"\nlogs cleaned {_ago(p.logs_cleaned_at, now)}", style="dim")
+        head.append(f"\nlogs cleaned {ago(p.logs_cleaned_at, now)}", style="dim")
     parts: list[RenderableType] = [head]
     for step in p.steps:
         line = Text("\n  ")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 
 from rich.console import Group, RenderableType
@@ -15,20 +14,7 @@ from orchestrate.graph import Dag
 from orchestrate.services.registry import Listed, Template
 from orchestrate.spec.model import PipelineSpec, TriggerSpec
 from orchestrate.ui.run_view import status_text
-from orchestrate.ui.text import format_duration
-
-
-def ago(at: float | None, now: float) -> str:
-    if at is None:
-        return ""
-    seconds = max(0.0, now - at)
-    if seconds < 60:
-        return f"{int(seconds)}s ago"
-    if seconds < 3600:
-        return f"{int(seconds // 60)}m ago"
-    if seconds < 86400:
-        return f"{int(seconds // 3600)}h ago"
-    return time.strftime("%Y-%m-%d", time.localtime(at))
+from orchestrate.ui.text import ago, format_duration
 
 
 def trigger_text(triggers: Sequence[TriggerSpec]) -> str:
