@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sqlite3
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ def machine_info() -> dict[str, Any]:
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {
         "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
         "machine": platform.machine(),

@@ -619,6 +619,7 @@ def orchestrate_argv() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "orchestrate"]
 
 
+@dataclass
 class ProcessResult:
     samples_ms: list[float] = field(default_factory=list)
     exit_code: int = 0
