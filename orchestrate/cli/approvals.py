@@ -217,9 +217,5 @@ def push_back(
     from orchestrate.services import approvals
 
     s, store = _open()
-    if not reason.strip():
-        from orchestrate.domain.errors import UsageError
-
-        raise UsageError("--reason is required to push back", hint='e.g. --reason "add tests"')
     request = approvals.push_back(store, request_id, as_user or s.user, reason, rewind_to)
     _said(request, f"pushed back by {as_user or s.user}")

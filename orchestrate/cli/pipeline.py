@@ -203,7 +203,7 @@ def run(
 
       orchestrate pipeline run ci --resume 01jd3k   # same as: orchestrate pipeline resume 01jd3k
     """
-    from orchestrate.services import execution, runs
+    from orchestrate.services import runs
 
     overrides = runs.parse_vars(var or [])
     s = settings()
@@ -258,17 +258,9 @@ def run(
                 err=True,
             )
         return
-    with make_view(state, as_json, plain) as view:
-        result = execution.execute(
-            s,
-            store,
-            state,
-            view,
-            max_parallel=max_parallel,
-            env=os.environ,
-            spec=spec,
-            wait_for_approvals=not no_wait,
-        )
+    result = _execute(
+        s, store, state, as_json, plain, max_parallel=max_parallel, spec=spec, wait_for_approvals=not no_wait
+    )
     if parent_run is not None and os.environ.get("ORCHESTRATE_OUTPUT"):
         runs.report_to_parent(store.run_record(state.run_id), os.environ["ORCHESTRATE_OUTPUT"])
     finish(result, store.run_record(state.run_id) if as_json else None)
@@ -341,7 +333,6 @@ def _resume(
     pipeline: str | None = None,
 ) -> None:
     from orchestrate.domain.errors import UsageError
-    from orchestrate.services import execution
     from orchestrate.services import resume as resuming
 
     s = settings()
@@ -358,19 +349,18 @@ def _resume(
     if state.status is RunStatus.SUCCEEDED:
         typer.echo(f"run {state.run_id} already succeeded; nothing to resume")
         return
-    with make_view(state, as_json, plain) as view:
-        result = execution.execute(
-            s,
-            store,
-            state,
-            view,
-            max_parallel=max_parallel,
-            env=os.environ,
-            spec=spec,
-            reopen=True,
-            rerun=rerun,
-            wait_for_approvals=not no_wait,
-        )
+    result = _execute(
+        s,
+        store,
+        state,
+        as_json,
+        plain,
+        max_parallel=max_parallel,
+        spec=spec,
+        reopen=True,
+        rerun=rerun,
+        wait_for_approvals=not no_wait,
+    )
     finish(result, store.run_record(state.run_id) if as_json else None)
 
 
@@ -446,8 +436,8 @@ def fork(
 
       orchestrate pipeline fork 01jd3k --from summarize --var model=opus
     """
-    from orchestrate.services import execution, runs
     from orchestrate.services import resume as resuming
+    from orchestrate.services import runs
 
     s = settings()
     store, state, spec = resuming.new_run_from(
@@ -455,10 +445,7 @@ def fork(
     )
     if not as_json:
         typer.echo(f"run {state.run_id}: fork of {run_id} from {from_stage}", err=True)
-    with make_view(state, as_json, plain) as view:
-        result = execution.execute(
-            s, store, state, view, max_parallel=max_parallel, env=os.environ, spec=spec
-        )
+    result = _execute(s, store, state, as_json, plain, max_parallel=max_parallel, spec=spec)
     finish(result, store.run_record(state.run_id) if as_json else None)
 
 
@@ -494,6 +481,14 @@ def diff(
     from orchestrate.ui.diff_view import diff_view
 
     stdout_console().print(diff_view(result, all_stages))
+
+
+def _execute(s: Any, store: Any, state: RunState, as_json: bool, plain: bool, **options: Any) -> RunResult:
+    """Run (or continue) the stored run in this process behind the view this terminal wants."""
+    from orchestrate.services import execution
+
+    with make_view(state, as_json, plain) as view:
+        return execution.execute(s, store, state, view, env=os.environ, **options)
 
 
 def finish(result: RunResult, record: dict[str, Any] | None) -> None:

@@ -31,13 +31,13 @@ from orchestrate.domain.approvals import (
     outcome,
     refusal,
 )
-from orchestrate.domain.errors import UsageError
+from orchestrate.domain.errors import UsageError, WorkspaceError
 from orchestrate.domain.ids import new_run_id
 from orchestrate.domain.state import RunState
+from orchestrate.engine.config import format_seconds
 from orchestrate.graph import Dag
 from orchestrate.settings import Settings
 from orchestrate.spec.model import PipelineSpec, StageSpec
-from orchestrate.ui.text import format_duration
 
 if TYPE_CHECKING:
     from orchestrate.store import Store
@@ -114,6 +114,28 @@ def _notify(settings: Settings, message: Mapping[str, Any]) -> list[str]:
         return [f"notify: {e}"]
 
 
+def approver_groups(settings: Settings) -> Mapping[str, Sequence[str]]:
+    """``groups:`` of orchestrate.yaml: a mapping of group names to lists of users."""
+    groups = settings.config.get("groups") or {}
+    if not isinstance(groups, Mapping) or not all(isinstance(v, list) for v in groups.values()):
+        raise WorkspaceError(
+            "orchestrate.yaml: groups: must map each group name to a list of users",
+            hint="e.g. groups: {devops: [bob, carol]}",
+        )
+    return groups
+
+
+def check_config(settings: Settings, spec: PipelineSpec) -> None:
+    """Before a run with gates starts: its groups and notify channels parse (one-line errors)."""
+    if not any(s.requires_approval for s in spec.stages):
+        return
+    approver_groups(settings)
+    if settings.config.get("notify"):
+        from orchestrate.services.notify import parse_channels
+
+        parse_channels(settings.config["notify"], settings.root)
+
+
 class StoreGate:
     """The engine's ApprovalGate, backed by the store."""
 
@@ -138,7 +160,7 @@ class StoreGate:
 
     def _new_request(self, stage: StageSpec, iteration: int) -> ApprovalRequest:
         approval = stage.approval or {}
-        groups = self.settings.config.get("groups") or {}
+        groups = approver_groups(self.settings)
         now = time.time()
         timeout = approval.get("timeout")
         evidence = approval.get("evidence")
@@ -225,7 +247,7 @@ def hint(request: ApprovalRequest) -> str:
 
 def expire(settings: Settings, store: Store, request: ApprovalRequest) -> ApprovalRequest:
     """Apply ``on_timeout`` to a pending request past its deadline: reject, approve, or escalate once."""
-    took = format_duration(time.time() - request.created_at)
+    took = format_seconds(time.time() - request.created_at)
     if request.on_timeout is OnTimeout.ESCALATE and not request.escalated:
         timeout = (request.deadline or 0) - request.created_at
         store.escalate_approval(
@@ -314,18 +336,17 @@ def push_back(
             f"request {request.id} is iteration {request.iteration} of at most {request.max_iterations}",
             hint="approve or reject it instead",
         )
-    target = rewind_to or request.rewind_to or request.stage
-    state = store.run_state(request.run_id)
-    import json
+    if not reason.strip():
+        raise UsageError("--reason is required to push back", hint='e.g. --reason "add tests"')
+    from orchestrate.services.execution import run_spec  # execution imports this module
 
-    info = store.version(state.pipeline, state.version)
-    if info is not None:
-        dag = Dag.from_spec(PipelineSpec.from_dict(json.loads(info.compiled)))
-        if target != request.stage and target not in dag.ancestors(request.stage):
-            raise UsageError(
-                f"--rewind-to {target}: not a stage before {request.stage}",
-                hint=f"stages before it: {', '.join(sorted(dag.ancestors(request.stage))) or 'none'}",
-            )
+    target = rewind_to or request.rewind_to or request.stage
+    before = Dag.from_spec(run_spec(store, store.run_state(request.run_id))).ancestors(request.stage)
+    if target != request.stage and target not in before:
+        raise UsageError(
+            f"--rewind-to {target}: not a stage before {request.stage}",
+            hint=f"stages before it: {', '.join(sorted(before)) or 'none'}",
+        )
     return _vote(store, request_id, user, "push-back", "pushed_back", reason, {"rewind_to": target})
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrate.domain.errors import FeatureNotAvailable, NotFoundError, UsageError
-from orchestrate.spec.model import PipelineSpec, StageKind
+from orchestrate.spec.model import PipelineSpec
 
 if TYPE_CHECKING:
     from orchestrate.settings import Settings
@@ -139,9 +139,8 @@ def check_runnable(spec: PipelineSpec) -> None:
     """Refuse, in one line, a valid definition that uses what this version cannot run yet."""
     problems: list[str] = []
     for s in spec.stages:
-        for attr, label in (("budget", "budget:"),):
-            if getattr(s, attr) and s.kind is not StageKind.GATE:
-                problems.append(f"stage {s.name}: {label}")
+        if s.budget:
+            problems.append(f"stage {s.name}: budget:")
         if s.rollback and s.rollback.get("agent"):  # rollback actions are run: commands for now
             problems.append(f"stage {s.name}: agent rollback actions")
     for group, items in (spec.handlers or {}).items():

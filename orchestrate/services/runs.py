@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrate.domain.errors import NotFoundError, UsageError
 from orchestrate.domain.ids import new_run_id
 from orchestrate.domain.state import RunState
-from orchestrate.services import agents, secrets
+from orchestrate.services import agents, approvals, secrets
 from orchestrate.services.definitions import (
     check_runnable,
     check_uses,
@@ -74,6 +74,7 @@ def prepare(
     check_runnable(spec)
     check_uses(settings, spec)
     agents.check_pipeline(settings, spec)
+    approvals.check_config(settings, spec)
     if env is not None:
         secrets.resolve(settings, spec, env)  # a missing secret is refused before the run exists
     variables = merge_variables(spec, overrides)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.helpers import rows
+from tests.cli.helpers import invoke, rows
 
 CONFIG = """
 groups:
@@ -277,3 +277,12 @@ def test_escalation_extends_once_and_lets_the_escalation_approver_decide(
         n["kind"] for n in map(json.loads, (workspace / "logs/approvals.jsonl").read_text().splitlines())
     ]
     assert kinds == ["approval_requested", "approval_escalated"]
+
+
+def test_a_broken_groups_setting_is_refused_before_the_run(workspace: Path, pipeline_file) -> None:  # type: ignore[no-untyped-def]
+    (workspace / "orchestrate.yaml").write_text("groups: [alice, bob]\n")
+    pipeline_file("g", "name: g\nstages:\n  - {name: gate, requires_approval: true, approvers: [devops]}\n")
+    result = invoke("pipeline", "run", "g")
+    assert result.exit_code == 2
+    assert "orchestrate.yaml: groups: must map each group name to a list of users" in result.output
+    assert rows(workspace / "orchestrate.db", "select count(*) from runs") == [(0,)]
