@@ -20,12 +20,14 @@ from pathlib import Path
 
 from orchestrate.domain.errors import WorkspaceError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Upgrade steps: MIGRATIONS[n] turns a version-n schema into version n+1 (ALTER TABLE
 # ..., data fixes). Each runs inside the migration transaction. A fresh file skips
 # them all: it is created directly at SCHEMA_VERSION from tables.py.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+# 1 → 2 only adds tables and indexes (experiments, budgets, goals, review, worker,
+# schedules), which create_schema's IF NOT EXISTS statements add to an existing file.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: lambda conn: create_schema(conn)}
 
 BUSY_TIMEOUT_MS = 10_000
 

@@ -76,6 +76,21 @@ def test_a_newer_schema_is_refused(db_path: Path) -> None:
     assert caught.value.hint
 
 
+def test_a_version_1_file_is_upgraded_in_place_keeping_its_rows(db_path: Path) -> None:
+    """Version 1 stores lack the tables added since; opening one adds them and keeps the data."""
+    open_store(db_path).close()
+    conn = sqlite3.connect(db_path)
+    conn.execute("insert into pipelines (name, enabled, created_at, updated_at) values ('kept', 1, 1, 1)")
+    conn.execute("drop table reported_jobs")
+    conn.execute("pragma user_version = 1")
+    conn.commit()
+    conn.close()
+    open_store(db_path).close()
+    assert rows(db_path, "pragma user_version") == [(SCHEMA_VERSION,)]
+    assert rows(db_path, "select name from pipelines") == [("kept",)]
+    assert {name for (name,) in rows(db_path, "select name from sqlite_master where type = 'table'")} >= set(TABLES)
+
+
 def test_processes_creating_the_same_fresh_file_at_once(tmp_path: Path) -> None:
     db = tmp_path / "orchestrate.db"
     code = "import sys; from orchestrate.store import open_store; open_store(sys.argv[1]).close()"
