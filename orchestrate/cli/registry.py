@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -43,36 +42,74 @@ def create(file: Annotated[Path, typer.Argument(help="A pipeline YAML file to ad
 
 @app.command("list")
 @handle_errors
-def list_(as_json: Json = False) -> None:
-    """Every pipeline: enabled, version, triggers, last run and success rate.
+def list_(
+    stale: Annotated[
+        bool,
+        typer.Option("--stale", help="Only pipelines with a stale run (running, no update for stale_after)."),
+    ] = False,
+    watch: Annotated[bool, typer.Option("--watch", help="Redraw until Ctrl-C.")] = False,
+    interval: Annotated[
+        float, typer.Option("--interval", min=0.1, help="Seconds between redraws with --watch.")
+    ] = 2.0,
+    as_json: Json = False,
+) -> None:
+    """Every pipeline: enabled, version, triggers, last run, success rate; then unfinished agent pipelines.
 
-    Files edited by hand in pipelines.d/ are picked up here (a new version); an invalid
-    edit is reported with its file and line, and the last valid version stays runnable
-    with `pipeline run NAME --version N`.
+    Runs are of two kinds: executed (by `pipeline run`) and reported (by an agent, with
+    `orchestrate report`). A running one with no update for `stale_after` (6h) is marked
+    stale. Files edited by hand in pipelines.d/ are picked up here (a new version); an
+    invalid edit is reported with its file and line, and the last valid version stays
+    runnable with `pipeline run NAME --version N`.
 
     Examples:
 
       orchestrate pipeline list
 
+      orchestrate pipeline list --stale
+
+      orchestrate pipeline list --watch
+
       orchestrate pipeline list --json
     """
-    from orchestrate.services import registry
+    from orchestrate.services import freshness, registry
 
     s, store = _store()
-    rows = registry.sync(s, store)
+
+    def gather():  # type: ignore[no-untyped-def]
+        rows = registry.sync(s, store)
+        seen = freshness.overview(s, store)
+        reported = list(seen.reported)
+        if stale:
+            rows = [r for r in rows if seen.stale_runs.get(r.name)]
+            reported = [p for p in reported if seen.reported_stale(p)]
+        return rows, seen, reported
+
     if as_json:
-        typer.echo(json.dumps([_listed_json(r) for r in rows], indent=2))
+        rows, seen, reported = gather()
+        listed = [_listed_json(r, seen) for r in rows]
+        listed += [_reported_json(p, seen) for p in reported]
+        typer.echo(json.dumps(listed, indent=2))
         return
     from orchestrate.ui.console import stdout_console
-    from orchestrate.ui.registry_view import pipeline_table
+    from orchestrate.ui.observe_view import watch as watch_live
+    from orchestrate.ui.registry_view import overview_view
 
-    stdout_console().print(pipeline_table(rows, time.time()))
+    def frame():  # type: ignore[no-untyped-def]
+        rows, seen, reported = gather()
+        return overview_view(rows, seen, reported, stale_only=stale)
+
+    if watch:
+        watch_live(stdout_console(), frame, interval)
+    else:
+        stdout_console().print(frame())
 
 
-def _listed_json(row):  # type: ignore[no-untyped-def]
+def _listed_json(row, seen):  # type: ignore[no-untyped-def]
     info = row.info
     last = info.last_run if info else None
+    stale = seen.stale_runs.get(row.name, {})
     return {
+        "kind": "executed",
         "name": row.name,
         "path": row.path,
         "enabled": info.enabled if info else True,
@@ -83,12 +120,34 @@ def _listed_json(row):  # type: ignore[no-untyped-def]
             "status": last.status.value,
             "created_at": last.created_at,
             "orphaned": row.last_orphaned,
+            "stale": last.id in stale,
         }
         if last
         else None,
+        "active_runs": [
+            {"id": r.id, "status": r.status.value, "stale": r.id in stale, "stale_reason": stale.get(r.id)}
+            for r in seen.active.get(row.name, ())
+        ],
         "runs": {k.value: v for k, v in info.counts.items()} if info else {},
         "success_rate": info.success_rate if info else None,
         "error": row.error,
+    }
+
+
+def _reported_json(p, seen):  # type: ignore[no-untyped-def]
+    return {
+        "kind": "reported",
+        "id": p.id,
+        "name": p.type.value,
+        "title": p.title,
+        "sprint": p.sprint,
+        "status": p.status.value,
+        "created_at": p.created_at,
+        "updated_at": p.updated_at,
+        "duration_seconds": p.duration(seen.now),
+        "stale": seen.reported_stale(p),
+        "run_id": p.run_id,
+        "stage": p.stage,
     }
 
 

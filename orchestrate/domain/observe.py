@@ -158,12 +158,12 @@ def overdue(
     if elapsed <= limit:
         return None
     return (
-        f"running {_short(elapsed)}, more than {k:g} × its P95 of {_short(p95(past_durations))} "
+        f"running {short_duration(elapsed)}, more than {k:g} × its P95 of {short_duration(p95(past_durations))} "
         f"over {len(past_durations)} past runs"
     )
 
 
-def _short(seconds: float) -> str:
+def short_duration(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.0f}s"
     if seconds < 3600:

@@ -477,3 +477,15 @@ REPORTED_SPRINT_PIPELINES = (
 )
 
 SET_REPORTED_LOGS_CLEANED = "UPDATE reported_pipelines SET logs_cleaned_at = ? WHERE id = ?"
+
+# -- freshness (services/freshness.py): stale runs and overdue stages, judged at read time ---
+
+# When a run last changed: its newest event (ix_run_events_run_seq, one row).
+RUN_LAST_EVENT_AT = "SELECT at FROM run_events WHERE run_id = ? ORDER BY seq DESC LIMIT 1"
+
+# A stage's own past durations (completed attempts of that pipeline's stage), newest first:
+# ix_task_metrics_stage_duration narrows to the stage, the pipeline is checked in the index.
+STAGE_PAST_DURATIONS = (
+    "SELECT duration_seconds FROM task_metrics WHERE stage = ? AND pipeline = ? AND status = ? "
+    "ORDER BY created_at DESC LIMIT ?"
+)

@@ -203,6 +203,22 @@ class Store:
         with self._db.read() as conn:
             return registry.active_runs(conn)
 
+    def last_updates(self, run_ids: Sequence[str]) -> dict[str, float]:
+        """When each run last changed (its newest event); runs with no event are left out."""
+        out: dict[str, float] = {}
+        with self._db.read() as conn:
+            for run_id in run_ids:
+                row = conn.execute(sql.RUN_LAST_EVENT_AT, (run_id,)).fetchone()
+                if row is not None:
+                    out[run_id] = float(row[0])
+        return out
+
+    def past_durations(self, pipeline: str, stage: str, limit: int = 200) -> list[float]:
+        """The durations of the stage's last ``limit`` completed attempts, newest first."""
+        with self._db.read() as conn:
+            rows = conn.execute(sql.STAGE_PAST_DURATIONS, (stage, pipeline, "completed", limit))
+            return [float(d) for (d,) in rows]
+
     # -- control --------------------------------------------------------------------------
 
     def request_cancel(self, run_id: str, by: str) -> bool:

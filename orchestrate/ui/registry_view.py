@@ -9,8 +9,10 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
+from orchestrate.domain.observe import ReportedPipeline
 from orchestrate.domain.records import EventInfo, RunSummary, VersionInfo
 from orchestrate.graph import Dag
+from orchestrate.services.freshness import Overview
 from orchestrate.services.registry import Listed, Template
 from orchestrate.spec.model import PipelineSpec, TriggerSpec
 from orchestrate.ui.run_view import status_text
@@ -27,7 +29,9 @@ def trigger_text(triggers: Sequence[TriggerSpec]) -> str:
     return "; ".join(parts) or "manual"
 
 
-def pipeline_table(rows: Sequence[Listed], now: float) -> RenderableType:
+def pipeline_table(
+    rows: Sequence[Listed], now: float, stale: Mapping[str, Mapping[str, str]] | None = None
+) -> RenderableType:
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("pipeline", "enabled", "version", "triggers", "last run", "success"):
         table.add_column(column)
@@ -44,6 +48,7 @@ def pipeline_table(rows: Sequence[Listed], now: float) -> RenderableType:
             Text.assemble(
                 status_text(last.status.value, "running (orphaned)" if row.last_orphaned else None),
                 f" {ago(last.created_at, now)}",
+                (" stale", "bold yellow") if last.id in (stale or {}).get(row.name, {}) else "",
             )
             if last
             else Text("never", style="dim"),
@@ -58,6 +63,31 @@ def pipeline_table(rows: Sequence[Listed], now: float) -> RenderableType:
     if not rows:
         return Text("no pipelines yet: orchestrate pipeline init ci, or put a YAML file in pipelines.d/")
     return Group(table, *problems)
+
+
+def overview_view(
+    rows: Sequence[Listed], seen: Overview, reported: Sequence[ReportedPipeline], *, stale_only: bool = False
+) -> RenderableType:
+    """`pipeline list`: the definitions, their stale runs, then the unfinished reported pipelines."""
+    from orchestrate.domain.observe import Page
+    from orchestrate.ui.observe_view import pipeline_table as reported_table
+
+    parts: list[RenderableType] = []
+    if rows or not stale_only:
+        parts.append(pipeline_table(rows, seen.now, seen.stale_runs))
+    for name in sorted(seen.stale_runs):
+        if stale_only and name not in {r.name for r in rows}:
+            continue
+        for run_id, why in seen.stale_runs[name].items():
+            parts.append(Text(f"⚠ {name} run {run_id} is stale: {why}", style="yellow"))
+    if reported:
+        page = Page(
+            list(reported), len(reported), max(1, len(reported)), 0, seen.limits.stale_after, seen.now
+        )
+        parts += [Text("\nagent pipelines (reported, unfinished)", style="bold"), reported_table(page)]
+    if stale_only and not parts:
+        return Text("no stale runs")
+    return Group(*parts)
 
 
 def pipeline_detail(info: VersionInfo, spec: PipelineSpec, versions: int) -> RenderableType:
@@ -75,7 +105,11 @@ def pipeline_detail(info: VersionInfo, spec: PipelineSpec, versions: int) -> Ren
 
 
 def history_table(
-    name: str, runs: Sequence[RunSummary], now: float, usage: Mapping[str, tuple[int, float]] | None = None
+    name: str,
+    runs: Sequence[RunSummary],
+    now: float,
+    usage: Mapping[str, tuple[int, float]] | None = None,
+    stale: Mapping[str, str] | None = None,
 ) -> RenderableType:
     if not runs:
         return Text(f"no runs of {name} yet: orchestrate pipeline run {name}")
@@ -91,7 +125,9 @@ def history_table(
         money = [f"{tokens:,}" if tokens else "", f"${cost:.4f}" if cost else ""] if usage else []
         table.add_row(
             r.id,
-            status_text(r.status.value),
+            Text.assemble(
+                status_text(r.status.value), (" stale", "bold yellow") if r.id in (stale or {}) else ""
+            ),
             ago(r.started_at or r.created_at, now),
             format_duration(r.duration(now)),
             *money,

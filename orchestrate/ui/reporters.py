@@ -73,11 +73,14 @@ class LiveReporter:
         return run_view(state, time.time(), lines)
 
 
-def watch(console: Console, frame: Callable[[], tuple[RenderableType, bool]], interval: float = 0.25) -> None:
-    """Redraw ``frame()`` until it says it is done (``pipeline status --watch``)."""
+def watch(console: Console, frame: Callable[[], tuple[RenderableType, bool]], interval: float = 2.0) -> None:
+    """Redraw ``frame()`` every ``interval`` seconds until it says it is done, or Ctrl-C (exit 0)."""
     renderable, done = frame()
-    with Live(renderable, console=console, refresh_per_second=8) as live:
-        while not done:
-            time.sleep(interval)
-            renderable, done = frame()
-            live.update(renderable)
+    try:
+        with Live(renderable, console=console, auto_refresh=False) as live:
+            while not done:
+                time.sleep(interval)
+                renderable, done = frame()
+                live.update(renderable, refresh=True)
+    except KeyboardInterrupt:
+        return  # stopping watching is not an error

@@ -169,12 +169,23 @@ def outputs_text(state: RunState, width: int = 100) -> Text | None:
     return Text("outputs:\n" + "\n".join(lines), style="dim") if lines else None
 
 
-def status_view(state: RunState, orphaned: bool, now: float | None = None) -> RenderableType:
-    """``pipeline status``: the run view, its outputs, and what to type when its process is gone."""
+def status_view(
+    state: RunState,
+    orphaned: bool,
+    now: float | None = None,
+    *,
+    stale: str | None = None,
+    overdue: Mapping[str, str] | None = None,
+) -> RenderableType:
+    """``pipeline status``: the run view, its outputs, what is late, and what to type when its process is gone."""
     parts: list[RenderableType] = [run_view(state, now)]
     outputs = outputs_text(state)
     if outputs is not None:
         parts.append(outputs)
+    if stale:
+        parts.append(Text(f"⚠ stale: {stale}", style="bold yellow"))
+    for stage, why in (overdue or {}).items():
+        parts.append(Text(f"⚠ overdue: {stage} is {why}", style="bold yellow"))
     if orphaned:
         parts.append(
             Text(

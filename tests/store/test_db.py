@@ -88,7 +88,8 @@ def test_a_version_1_file_is_upgraded_in_place_keeping_its_rows(db_path: Path) -
     open_store(db_path).close()
     assert rows(db_path, "pragma user_version") == [(SCHEMA_VERSION,)]
     assert rows(db_path, "select name from pipelines") == [("kept",)]
-    assert {name for (name,) in rows(db_path, "select name from sqlite_master where type = 'table'")} >= set(TABLES)
+    tables = {name for (name,) in rows(db_path, "select name from sqlite_master where type = 'table'")}
+    assert tables >= set(TABLES)
 
 
 def test_processes_creating_the_same_fresh_file_at_once(tmp_path: Path) -> None:
