@@ -69,7 +69,7 @@ def build_server(workspace: Path | None = None) -> MCPServer:
 
         try:
             s = _settings(workspace)
-            store = open_store(s.db_path)
+            store = open_store(s.store_location)
         except Exception as e:
             raise ToolError(_message(e)) from e
         try:

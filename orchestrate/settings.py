@@ -28,6 +28,7 @@ class Settings:
     default_timeout: float | None = None
     user: str = ""
     database_url: str | None = None
+    dask_scheduler: str | None = None  # ORCHESTRATE_DASK_SCHEDULER > orchestrate.yaml dask.scheduler
 
     @property
     def pipelines_dir(self) -> Path:
@@ -42,6 +43,14 @@ class Settings:
         return self.root / "checkpoints"
 
     @property
+    def store_location(self) -> Path | str:
+        """Where the store is: the SQLite file, or a PostgreSQL URL (ORCHESTRATE_DATABASE_URL)."""
+        url = self.database_url
+        if url and url.split(":", 1)[0].split("+", 1)[0] in ("postgresql", "postgres"):
+            return url
+        return self.db_path
+
+    @property
     def db_path(self) -> Path:
         url = self.database_url
         if url:
@@ -50,7 +59,8 @@ class Settings:
                     return Path(url[len(prefix) :])
             raise WorkspaceError(
                 f"ORCHESTRATE_DATABASE_URL: {url.split(':', 1)[0]} is not supported by this version",
-                hint="use sqlite:///path/to/orchestrate.db, or unset it to use the workspace's orchestrate.db",
+                hint="use sqlite:///path/to/orchestrate.db or postgresql+psycopg://user@host/db, "
+                "or unset it to use the workspace's orchestrate.db",
             )
         return self.root / "orchestrate.db"
 
@@ -106,7 +116,22 @@ def resolve(workspace: Path | None, env: Mapping[str, str], cwd: Path) -> Settin
         default_timeout=timeout,
         user=user,
         database_url=env.get("ORCHESTRATE_DATABASE_URL") or None,
+        dask_scheduler=env.get("ORCHESTRATE_DASK_SCHEDULER") or _dask_scheduler(config, root / CONFIG_FILE),
     )
+
+
+def _dask_scheduler(config: Mapping[str, Any], path: Path) -> str | None:
+    """orchestrate.yaml ``dask: {scheduler: tcp://HOST:8786}``: where ``executor: dask`` stages run."""
+    dask = config.get("dask")
+    if dask is None:
+        return None
+    address = dask.get("scheduler") if isinstance(dask, Mapping) else None
+    if not isinstance(address, str) or not address.strip():
+        raise WorkspaceError(
+            f"{path}: dask.scheduler: expected the scheduler's address",
+            hint="e.g. dask: {scheduler: tcp://10.0.0.5:8786}",
+        )
+    return address.strip()
 
 
 def _os_user() -> str:

@@ -2,14 +2,19 @@ from __future__ import annotations
 
 import os
 import textwrap
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+# The PostgreSQL pass (.ci/run, `make test-postgres`): a server URL without a database;
+# each workspace then gets a fresh database on it instead of orchestrate.db.
+POSTGRES = os.environ.get("ORCHESTRATE_TEST_POSTGRES", "").rstrip("/")
+
 
 @pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An empty workspace (orchestrate.yaml, pipelines.d/) as the current directory."""
     root = tmp_path / "ws"
     (root / "pipelines.d").mkdir(parents=True)
@@ -18,7 +23,19 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for key in list(os.environ):
         if key.startswith("ORCHESTRATE_"):
             monkeypatch.delenv(key)
-    return root
+    if not POSTGRES:
+        yield root
+        return
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    admin = POSTGRES.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    monkeypatch.setenv("ORCHESTRATE_DATABASE_URL", f"{POSTGRES}/{name}")
+    yield root
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture

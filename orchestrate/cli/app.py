@@ -8,8 +8,24 @@ from typing import Annotated
 import typer
 
 from orchestrate import __version__
-from orchestrate.cli import agents, approvals, events, metrics, pipeline, registry, report, report_read, runs  # noqa: F401 - registry, runs and report_read add commands
+from orchestrate.cli import (  # noqa: F401 - registry, runs and report_read add commands
+    agents,
+    approvals,
+    events,
+    goals,
+    metrics,
+    pipeline,
+    registry,
+    report,
+    report_read,
+    review,
+    runs,
+)
+from orchestrate.cli import experiments as experiments_cli
+from orchestrate.cli import schedules as schedules_cli
+from orchestrate.cli import worker as worker_cli
 from orchestrate.cli.common import GLOBALS, handle_errors
+from orchestrate.cli.serve import serve as serve_command
 
 app = typer.Typer(
     name="orchestrate",
@@ -30,8 +46,14 @@ app.add_typer(events.app, name="event")
 app.add_typer(approvals.app, name="approval")
 app.add_typer(agents.app, name="agent")
 app.add_typer(metrics.app, name="metrics")
+app.add_typer(experiments_cli.app, name="experiment")
 app.add_typer(report.app, name="report")
 app.command("mcp")(report_read.mcp_command)
+app.add_typer(goals.app, name="goal")
+app.command("review")(review.review_command)
+app.command("serve")(serve_command)
+app.command("worker")(worker_cli.worker_command)
+app.add_typer(schedules_cli.app, name="schedule")
 
 
 def _version(value: bool) -> None:
@@ -108,7 +130,7 @@ def gc(
     from orchestrate.store import open_store
 
     s = settings()
-    ids = prune(s, open_store(s.db_path), keep_days, keep_runs, dry_run)
+    ids = prune(s, open_store(s.store_location), keep_days, keep_runs, dry_run)
     verb = "would delete" if dry_run else "deleted"
     typer.echo(
         f"{verb} {len(ids)} run{'s' if len(ids) != 1 else ''}" + (f": {', '.join(ids[:10])}" if ids else "")

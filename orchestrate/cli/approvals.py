@@ -27,7 +27,7 @@ def _open():  # type: ignore[no-untyped-def]
     from orchestrate.store import open_store
 
     s = settings()
-    store = open_store(s.db_path)
+    store = open_store(s.store_location)
     expire_due(s, store)  # deadlines of runs whose process is gone are enforced here too
     return s, store
 
@@ -130,6 +130,11 @@ def _said(request: Any, verb: str) -> None:
         typer.echo(
             f"{verb}; request {request.id} is {request.status.value} ({request.stage} of run {request.run_id})"
         )
+        import os
+
+        from orchestrate.worker.wake import poke
+
+        poke(settings().config, os.environ)  # a worker continues a run whose process is gone at once
 
 
 @app.command("approve")

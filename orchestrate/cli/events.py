@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Annotated
 
@@ -66,7 +67,11 @@ def emit(
         user=s.user,
         dry_run=dry_run,
     )
-    results = events.emit(s, open_store(s.db_path), event)
+    results = events.emit(s, open_store(s.store_location), event)
+    if not dry_run:
+        from orchestrate.worker.wake import poke
+
+        poke(s.config, os.environ)  # best-effort: a worker reacts at once (queued runs, concurrency)
     if as_json:
         typer.echo(
             json.dumps(
@@ -93,7 +98,8 @@ def emit(
     )
     for m, run in results:
         if run:
-            typer.echo(f"  {m.pipeline}: run {run}")
+            note = "" if m.reason.startswith("matched") else f" ({m.reason})"
+            typer.echo(f"  {m.pipeline}: run {run}{note}")
         elif m.trigger is not None:
             typer.echo(f"  {m.pipeline}: {'would start' if dry_run and m.enabled else m.reason}")
         else:
@@ -114,7 +120,7 @@ def list_(
     """
     from orchestrate.store import open_store
 
-    store = open_store(settings().db_path)
+    store = open_store(settings().store_location)
     rows = [(e, store.runs_of_event(e.id)) for e in store.events(limit)]
     if as_json:
         typer.echo(

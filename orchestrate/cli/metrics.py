@@ -66,7 +66,7 @@ def metrics(
         service.parse_by(by)
     if status is not None:
         parse_metric_status(status)
-    store = open_store(settings().db_path)
+    store = open_store(settings().store_location)
 
     def summary() -> dict[str, object]:
         return service.summarize(store, since_at, pipeline, status, by)
@@ -115,7 +115,7 @@ def record(
     from orchestrate.store import open_store
 
     metric = service.record(
-        open_store(settings().db_path),
+        open_store(settings().store_location),
         task_type=task_type,
         duration=duration,
         status=status,

@@ -182,6 +182,13 @@ def run(
         list[str] | None, typer.Option("--changed-file", help="With --event: a changed file (repeatable).")
     ] = None,
     parent_run: Annotated[str | None, typer.Option("--parent-run", hidden=True)] = None,
+    variant: Annotated[
+        list[str] | None,
+        typer.Option("--variant", help="Force an experiment's variant: --variant NAME=VALUE (repeatable)."),
+    ] = None,
+    queue: Annotated[
+        bool, typer.Option("--queue", help="Queue the run for `orchestrate worker`; print its id and return.")
+    ] = False,
 ) -> None:
     """Run a pipeline: stages start as soon as their dependencies finish, shown live.
 
@@ -199,7 +206,11 @@ def run(
 
       orchestrate pipeline run ci --detach      # then: orchestrate pipeline status RUN --watch
 
+      orchestrate pipeline run ci --queue       # the worker starts it (as concurrency: allows)
+
       orchestrate pipeline run ci --version 3   # a stored version, e.g. after a bad edit
+
+      orchestrate pipeline run review --variant prompt-style=terse   # force an experiment's variant
 
       orchestrate pipeline run ci --resume 01jd3k   # same as: orchestrate pipeline resume 01jd3k
     """
@@ -245,8 +256,20 @@ def run(
         _dry_run(pipeline, overrides, max_parallel, as_json, simulated)
         return
     store, state, spec = runs.prepare(
-        s, pipeline, overrides, version=version, force=force, parent=parent_run, env=os.environ
+        s,
+        pipeline,
+        overrides,
+        version=version,
+        force=force,
+        parent=parent_run,
+        env=os.environ,
+        variants=variant or (),
     )
+    if parent_run is None:  # a child run is part of its parent's slot (issue 11: concurrency)
+        from orchestrate.cli.worker import admit_or_queue
+
+        if not admit_or_queue(s, store, state, spec, queue, as_json):
+            return
     if detach:
         pid = runs.detach(s, state.run_id, max_parallel)
         if as_json:
@@ -395,7 +418,7 @@ def rollback(
             raise UsageError(f"refusing to roll back {run_id} without confirmation", hint="pass --yes")
         if not typer.confirm(f"run the rollback actions of run {run_id}?", default=False):
             raise typer.Exit(int(ExitCode.INVALID_INPUT))
-    store = open_store(s.db_path)
+    store = open_store(s.store_location)
     views: list[Any] = []
 
     def view_for(state: RunState) -> Any:  # the view needs the run, which the service finds
@@ -470,7 +493,7 @@ def diff(
     from orchestrate.services.diff import diff_runs
     from orchestrate.store import open_store
 
-    store = open_store(settings().db_path)
+    store = open_store(settings().store_location)
     result = diff_runs(
         store.run_record(store.resolve_run_id(run_a)), store.run_record(store.resolve_run_id(run_b))
     )

@@ -21,7 +21,7 @@ def _store():  # type: ignore[no-untyped-def]
     from orchestrate.store import open_store
 
     s = settings()
-    return s, open_store(s.db_path)
+    return s, open_store(s.store_location)
 
 
 @app.command("create")

@@ -107,7 +107,7 @@ def open_workspace():  # type: ignore[no-untyped-def]
     from orchestrate.store import open_store
 
     s = settings()
-    return s, open_store(s.db_path)
+    return s, open_store(s.store_location)
 
 
 def _where():  # type: ignore[no-untyped-def]

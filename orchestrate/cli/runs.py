@@ -18,7 +18,7 @@ RunId = Annotated[str, typer.Argument(help="Run id (a unique prefix is enough)."
 def _store():  # type: ignore[no-untyped-def]
     from orchestrate.store import open_store
 
-    return open_store(settings().db_path)
+    return open_store(settings().store_location)
 
 
 def _reported(store, ref: str):  # type: ignore[no-untyped-def]

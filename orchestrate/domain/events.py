@@ -105,6 +105,29 @@ class RunFinished:
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class BudgetChecked:
+    """A budget was checked (issue 10): before ``stage`` starts (with its forecast), or as its usage arrived.
+
+    ``scope`` is "run" (the pipeline's budget) or the stage's name (its own budget).
+    """
+
+    run_id: str
+    at: float
+    scope: str
+    stage: str
+    spent_cost_usd: float
+    spent_tokens: int
+    limit_cost_usd: float | None = None
+    limit_tokens: int | None = None
+    forecast_cost_usd: float | None = None
+    forecast_tokens: int | None = None
+    forecast_note: str = ""
+    exceeded: bool = False
+    action: str = ""  # the on_exceed that applied: halt | continue | approval ("" when within)
+    message: str = ""
+
+
 RunEvent = (
     RunStarted
     | StageStarted
@@ -115,6 +138,7 @@ RunEvent = (
     | RunWaiting
     | StageLogLine
     | RunFinished
+    | BudgetChecked
 )
 
 _KINDS: dict[str, type] = {
@@ -126,6 +150,7 @@ _KINDS: dict[str, type] = {
     "stage_rolled_back": StageRolledBack,
     "run_waiting": RunWaiting,
     "run_finished": RunFinished,
+    "budget_checked": BudgetChecked,
 }
 _NAMES = {cls: name for name, cls in _KINDS.items()}
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from orchestrate.domain.events import (
+    BudgetChecked,
     RunEvent,
     RunFinished,
     RunStarted,
@@ -92,6 +93,7 @@ class RunState:
     event_id: str | None = None  # the event that started it
     # The pipeline version it runs: known to the store, not to events, so not compared.
     version: int = field(default=0, compare=False)
+    budgets: Mapping[str, BudgetChecked] = field(default_factory=dict)  # the latest check per scope
 
     @classmethod
     def new(
@@ -148,6 +150,8 @@ def apply(state: RunState, event: RunEvent) -> RunState:
         return dataclasses.replace(
             state, status=RunStatus.WAITING_APPROVAL if event.waiting else RunStatus.RUNNING
         )
+    if isinstance(event, BudgetChecked):
+        return dataclasses.replace(state, budgets={**state.budgets, event.scope: event})
     stage = state.stages.get(event.stage) or StageState(event.stage)
     if isinstance(event, StageStarted):
         attempt = AttemptState(event.attempt, event.at, log_path=event.log_path, pid=event.pid)

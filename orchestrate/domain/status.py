@@ -12,6 +12,9 @@ class RunStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    # Waiting for the worker to start it (`pipeline run --queue`, or a concurrency limit
+    # with on_conflict: queue). Not active: no process owns it, so it is never orphaned.
+    QUEUED = "queued"
 
 
 class StageStatus(StrEnum):

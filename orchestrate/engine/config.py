@@ -10,15 +10,19 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from orchestrate.domain.approvals import GateDecision
+from orchestrate.domain.experiments import Assignment
 from orchestrate.domain.records import EventInfo
 from orchestrate.domain.state import StageState
 from orchestrate.domain.status import RunStatus
 from orchestrate.engine.masking import Masker
 from orchestrate.engine.process import ProcessResult, run_process
 from orchestrate.spec.model import PipelineSpec, StageSpec
+
+if TYPE_CHECKING:
+    from orchestrate.engine.budget import BudgetGuard
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=,\[\]+-]")
 
@@ -96,6 +100,8 @@ class RunConfig:
     gate: ApprovalGate | None = None  # where requires_approval stages open their requests
     agents: Mapping[str, AgentConfig] = field(default_factory=dict)  # orchestrate.yaml agents:
     approval: Mapping[str, str] = field(default_factory=dict)  # ${approval.feedback}, ${approval.iteration}
+    variants: tuple[Assignment, ...] = ()  # the run's experiment variants: ${variant.NAME}, {model}
+    budget: BudgetGuard | None = None  # budget: of the pipeline and its stages (engine.budget)
 
 
 @dataclass(frozen=True)

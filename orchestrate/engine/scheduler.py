@@ -219,6 +219,8 @@ class Scheduler:
         name, status = item
         self.running -= 1
         del self.scopes[name]
+        if self.cfg.budget is not None and self.cfg.budget.stop is not None:
+            self._halt(self.cfg.budget.stop)  # a budget's on_exceed: halt (engine.budget)
         spec = self.specs[name]
         if spec.group is not None:
             self.group_running[spec.group] -= 1
@@ -309,6 +311,8 @@ class Scheduler:
             return RunResult(RunStatus.FAILED, self.stopping)
         if self.rollback_reason is not None:
             return RunResult(RunStatus.FAILED, self.rollback_reason)
+        if self.cfg.budget is not None and self.cfg.budget.stop is not None:
+            return RunResult(RunStatus.FAILED, self.cfg.budget.stop)
         if self.parked and self.stopping is None:
             gates = ", ".join(sorted(self.parked))
             return RunResult(RunStatus.WAITING_APPROVAL, f"waiting for approval: {gates}")

@@ -19,6 +19,8 @@ from collections.abc import Callable
 import anyio
 
 from orchestrate.domain.events import EventSink, StageFinished, StageStarted
+from orchestrate.domain.experiments import lookup as variant_lookup
+from orchestrate.domain.experiments import prompt_variant, stage_model
 from orchestrate.domain.status import StageStatus
 from orchestrate.engine.config import Executor, Job, RunConfig, format_seconds, safe_name
 from orchestrate.engine.masking import mask_text
@@ -118,6 +120,10 @@ class StageRunner:
                 env = self.env(spec, attempt, output_path)
             except KeyError as e:
                 return self.finish_early(spec.name, attempt, log_path, self.unresolved(e.args[0]))
+            if cfg.budget is not None:  # forecast + spend so far against the budgets (engine.budget)
+                refused = await cfg.budget.before(self.sink, cfg.run_id, spec, self.model(spec))
+                if refused is not None:
+                    return self.finish_early(spec.name, attempt, log_path, refused)
             # A header before every attempt after the first, and before a first one whose log is not
             # empty: a crashed process may have started it without living to record it.
             if attempt > 1 or (attempt == 1 and os.path.exists(log_path) and os.path.getsize(log_path)):
@@ -168,7 +174,8 @@ class StageRunner:
                     error = result.error or f"exit code {code}"
             if agent is not None:  # what the agent used, for metrics: parsed from its output
                 usage = parse_usage(agent.usage, log_path, agent.usage_paths)
-                outputs = {**({"model": agent.model} if agent.model else {}), **usage, **outputs}
+                model = self.model(spec)
+                outputs = {**({"model": model} if model else {}), **usage, **outputs}
             status = StageStatus.SUCCEEDED if error is None else StageStatus.FAILED
             self.last[spec.name] = (code, error)
             again = (
@@ -181,6 +188,8 @@ class StageRunner:
                     cfg.run_id, spec.name, attempt, self.clock(), status, code, error, again, outputs
                 )
             )
+            if cfg.budget is not None:
+                cfg.budget.observe(self.sink, cfg.run_id, spec, outputs)
             if not again:
                 if outputs:
                     self.outputs[spec.name] = outputs
@@ -231,7 +240,7 @@ class StageRunner:
         if spec.agent is not None:
             agent = self.cfg.agents[spec.agent]
             task = interpolate(spec.task or "", lookup, shell=False)
-            fill = {"{task}": task, "{model}": agent.model or "", "{workspace}": self.cfg.workspace}
+            fill = {"{task}": task, "{model}": self.model(spec) or "", "{workspace}": self.cfg.workspace}
             out = []
             for part in agent.command:
                 for key, value in fill.items():
@@ -242,6 +251,12 @@ class StageRunner:
             values = {k: interpolate(str(v), lookup, shell=False) for k, v in spec.with_.items()}
             return tuple(self.cfg.child_command(spec.uses, values))
         return tuple(command_argv(interpolate(spec.run or "", lookup, shell=True)))
+
+    def model(self, spec: StageSpec) -> str | None:
+        """The agent's model, unless a variant of the run sets one for this stage."""
+        agent = self.cfg.agents.get(spec.agent) if spec.agent else None
+        chosen = stage_model(self.cfg.variants, spec.group or spec.name)
+        return chosen or (agent.model if agent else None)
 
     def starter(self, stage: str, attempt: int, log_path: str, command: str) -> Callable[[int | None], None]:
         """StageStarted, emitted once, when the executor says the work began (so it can carry the pid)."""
@@ -288,6 +303,8 @@ class StageRunner:
             return stage.matrix_values.get(name.removeprefix("matrix."))
         if name.startswith("event."):
             return self.cfg.event.lookup(name) if self.cfg.event else None
+        if name.startswith("variant."):
+            return variant_lookup(self.cfg.variants, name)
         if name.startswith("stages.") and ".outputs." in name:
             producer, _, key = name[len("stages.") :].partition(".outputs.")
             return self.outputs.get(producer, {}).get(key)
@@ -307,8 +324,12 @@ class StageRunner:
             agent = self.cfg.agents[spec.agent]
             env.update(agent.env)
             env["ORCHESTRATE_AGENT"] = agent.name
-            if agent.model:
-                env["ORCHESTRATE_MODEL"] = agent.model
+            model = self.model(spec)
+            if model:
+                env["ORCHESTRATE_MODEL"] = model
+        pairs = prompt_variant(self.cfg.variants, spec.group or spec.name)
+        if pairs:
+            env["ORCHESTRATE_VARIANTS"] = pairs
         for name in (*self.cfg.spec.secrets, *spec.secrets):
             env[name] = self.cfg.secrets[name]
         for key, value in spec.env.items():

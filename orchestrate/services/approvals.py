@@ -189,14 +189,14 @@ class StoreGate:
         return request
 
     async def wait(self, request_id: str) -> GateDecision:
-        if not self.wait_enabled:
-            return GateDecision(GateOutcome.SUSPENDED)
         while True:
             request = self.store.approval(request_id)
             if request.status is RequestStatus.PENDING:
                 if request.deadline is not None and time.time() >= request.deadline:
                     expire(self.settings, self.store, request)
                     continue
+                if not self.wait_enabled:  # --no-wait: suspend only while undecided
+                    return GateDecision(GateOutcome.SUSPENDED)
                 await anyio.sleep(POLL)
                 continue
             return self._decision(request)

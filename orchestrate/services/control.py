@@ -22,7 +22,8 @@ def orphaned(state: RunState | RunSummary, now: float | None = None) -> bool:
         return False  # a run parked at a gate needs no process until the decision
     now = time.time() if now is None else now
     if state.pid is None:  # never claimed: a detached process gets a moment to start
-        return now - state.created_at > DEAD_AFTER
+        # (from its creation, or from when the worker took it off the queue: heartbeat_at)
+        return now - max(state.created_at, state.heartbeat_at or 0.0) > DEAD_AFTER
     return not process_alive(state.pid, state.host, state.heartbeat_at, now)
 
 
@@ -33,6 +34,9 @@ def cancel(store: Store, run_ref: str, user: str, wait: float = 10.0) -> RunStat
     if state.status in RUN_TERMINAL:
         raise UsageError(f"run {run_id} already {state.status.value}; nothing to cancel")
     store.request_cancel(run_id, user)  # also stops a detached process that has yet to claim it
+    if state.status is RunStatus.QUEUED:  # no process to wait for: it never started
+        close_dead_run(store, state, f"cancelled by {user} while queued")
+        return store.run_state(run_id)
     if not orphaned(state):
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:

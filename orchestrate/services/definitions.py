@@ -139,21 +139,12 @@ def check_runnable(spec: PipelineSpec) -> None:
     """Refuse, in one line, a valid definition that uses what this version cannot run yet."""
     problems: list[str] = []
     for s in spec.stages:
-        if s.budget:
-            problems.append(f"stage {s.name}: budget:")
         if s.rollback and s.rollback.get("agent"):  # rollback actions are run: commands for now
             problems.append(f"stage {s.name}: agent rollback actions")
     for group, items in (spec.handlers or {}).items():
         for item in items or ():
             if "run" not in item:
                 problems.append(f"handlers.{group}: {item.get('name', '')} (only run: handlers)")
-    for attr, label in (
-        ("concurrency", "concurrency:"),
-        ("experiments", "experiments:"),
-        ("budget", "budget:"),
-    ):
-        if getattr(spec, attr):
-            problems.append(label)
     if problems:
         listed = "; ".join(dict.fromkeys(problems))
         raise FeatureNotAvailable(

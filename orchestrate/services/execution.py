@@ -20,9 +20,10 @@ from orchestrate.domain.errors import UsageError
 from orchestrate.domain.events import EventSink, FanOut
 from orchestrate.domain.state import RunState
 from orchestrate.domain.status import RUN_TERMINAL, RunStatus, StageStatus
+from orchestrate.engine.masking import Masker
 from orchestrate.engine.process import kill_group, stage_processes
-from orchestrate.engine.scheduler import RunConfig, RunResult, Scheduler
-from orchestrate.services import secrets
+from orchestrate.engine.scheduler import RunConfig, RunResult, Scheduler, SubprocessExecutor
+from orchestrate.services import budgets, dask_cluster, experiments, secrets
 from orchestrate.services.agents import parse_agents
 from orchestrate.services.approvals import StoreGate, approval_context
 from orchestrate.services.liveness import HEARTBEAT_EVERY, process_alive, this_host
@@ -132,14 +133,20 @@ def execute(
     config = _config(settings, store, state, spec, env, max_parallel, rerun, wait_for_approvals)
     definition = Definition(spec.name, state.version, spec.digest, spec.path, spec.text)
     checkpoint = CheckpointWriter(settings.checkpoints_dir / state.run_id, state, definition)
-    writer = store.writer(state.run_id, Measure(spec, config.agents))
-    scheduler = Scheduler(config, FanOut([writer, checkpoint, view]))
+    writer = store.writer(state.run_id, Measure(spec, config.agents, config.variants))
+    local = SubprocessExecutor(masker=Masker(config.secrets.values()) if config.secrets else None)
+    executor = dask_cluster.executor_for(settings, spec, local, config.secrets)  # None: no dask stage
+    scheduler = Scheduler(config, FanOut([writer, checkpoint, view]), executor)
     os.chdir(settings.root)  # stages run in the workspace
 
     async def main() -> RunResult:
         async with anyio.create_task_group() as tg:
             tg.start_soon(_supervise, store, state.run_id, scheduler)
-            result = await scheduler.run()
+            try:
+                result = await scheduler.run()
+            finally:
+                if executor is not None:
+                    await executor.aclose()
             tg.cancel_scope.cancel()
         return result
 
@@ -212,6 +219,8 @@ def _config(
         gate=StoreGate(settings, store, state, wait=wait_for_approvals),
         agents=parse_agents(settings.config),
         approval=approval_context(store, state.run_id, spec.stage_names) if state.pid is not None else {},
+        variants=tuple(experiments.assign_run(store, spec, state.run_id)),
+        budget=budgets.guard(settings, store, state, spec),
     )
 
 

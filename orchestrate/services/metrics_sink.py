@@ -6,15 +6,18 @@ started and, when it finishes, builds duration, status, and the usage the stage 
 its reserved outputs (model, tokens, cost, prompt variant, skill version). The
 task type is the stage (a matrix instance counts as its group); the executor is the
 agent's label, or ``python`` / ``subprocess``. A value an agent reports that is not
-a number is left out rather than failing the run.
+a number is left out rather than failing the run. The prompt variant is what the
+stage reported, else the run's ``experiment=variant`` pairs (comma-separated, sorted)
+of the experiments that apply to the stage (issue 10).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from orchestrate.domain.errors import OrchestrateError
 from orchestrate.domain.events import RunEvent, StageFinished, StageStarted
+from orchestrate.domain.experiments import Assignment, prompt_variant, stage_model
 from orchestrate.domain.metrics import TaskMetric, attempt_task_id, metric_status
 from orchestrate.engine.config import AgentConfig
 from orchestrate.spec.model import PipelineSpec
@@ -30,10 +33,16 @@ def _number(value: str | None) -> float | None:
 
 
 class Measure:
-    def __init__(self, spec: PipelineSpec, agents: Mapping[str, AgentConfig]) -> None:
+    def __init__(
+        self,
+        spec: PipelineSpec,
+        agents: Mapping[str, AgentConfig],
+        variants: Sequence[Assignment] = (),
+    ) -> None:
         self.pipeline = spec.name
         self.specs = {s.name: s for s in spec.stages}
         self.agents = agents
+        self.variants = tuple(variants)  # the run's: its experiments' name=variant pairs by default
         self.started: dict[tuple[str, int], float] = {}
 
     def __call__(self, event: RunEvent) -> TaskMetric | None:
@@ -51,6 +60,7 @@ class Measure:
         spec = self.specs.get(event.stage)
         agent = self.agents.get(spec.agent) if spec and spec.agent else None
         out = event.outputs
+        task_type = (spec.group or spec.name) if spec else event.stage
         tokens_in, tokens_out, cost = (
             _number(out.get("input_tokens")),
             _number(out.get("output_tokens")),
@@ -59,13 +69,15 @@ class Measure:
         try:
             return TaskMetric(
                 task_id=attempt_task_id(event.run_id, event.stage, event.attempt),
-                task_type=(spec.group or spec.name) if spec else event.stage,
+                task_type=task_type,
                 duration_seconds=max(0.0, event.at - start),
                 status=status,
                 created_at=event.at,
-                model=out.get("model") or (agent.model if agent else None),
+                model=out.get("model")
+                or stage_model(self.variants, task_type)
+                or (agent.model if agent else None),
                 executor=agent.executor if agent else ("python" if spec and spec.python else "subprocess"),
-                prompt_variant=out.get("prompt_variant"),
+                prompt_variant=out.get("prompt_variant") or prompt_variant(self.variants, task_type),
                 skill_version=out.get("skill_version"),
                 pipeline=self.pipeline,
                 run_id=event.run_id,

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 def _open(settings: Settings) -> Store:
     from orchestrate.store import open_store
 
-    return open_store(settings.db_path)
+    return open_store(settings.store_location)
 
 
 def _stage(dag: Dag, run_id: str, name: str, option: str) -> str:

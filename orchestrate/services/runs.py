@@ -6,14 +6,14 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrate.domain.errors import NotFoundError, UsageError
 from orchestrate.domain.ids import new_run_id
 from orchestrate.domain.state import RunState
-from orchestrate.services import agents, approvals, secrets
+from orchestrate.services import agents, approvals, dask_cluster, secrets
 from orchestrate.services.definitions import (
     check_runnable,
     check_uses,
@@ -59,11 +59,16 @@ def prepare(
     force: bool = False,
     parent: str | None = None,
     env: Mapping[str, str] | None = None,
+    variants: Sequence[str] = (),
 ) -> tuple[Store, RunState, PipelineSpec]:
-    """Validate, register the definition and store a new pending run (a child run with ``parent``)."""
+    """Validate, register the definition and store a new pending run (a child run with ``parent``).
+
+    ``variants`` are ``--variant NAME=VALUE`` choices; the run's other experiments get theirs here too.
+    """
+    from orchestrate.services import experiments
     from orchestrate.store import open_store
 
-    store = open_store(settings.db_path)
+    store = open_store(settings.store_location)
     spec, number = resolve_spec(settings, store, ref, version)
     info = store.pipeline(spec.name)
     if info is not None and not info.enabled and not force:
@@ -74,10 +79,12 @@ def prepare(
     check_runnable(spec)
     check_uses(settings, spec)
     agents.check_pipeline(settings, spec)
+    dask_cluster.check_pipeline(settings, spec)  # executor: dask with no scheduler: refused before the run
     approvals.check_config(settings, spec)
     if env is not None:
         secrets.resolve(settings, spec, env)  # a missing secret is refused before the run exists
     variables = merge_variables(spec, overrides)
+    forced = experiments.check_forced(spec, variants)
     run_id = new_run_id()
     now = time.time()
     store.create_run(
@@ -92,6 +99,7 @@ def prepare(
         started_by=settings.user,
         parent_run_id=parent,
     )
+    experiments.assign_run(store, spec, run_id, forced)
     return store, store.run_state(run_id), spec
 
 

@@ -50,6 +50,7 @@ def build_pipeline(doc: Document, needs: list[tuple[str, ...]], text: str) -> Pi
         max_parallel=defaults.get("max_parallel"),
         concurrency=data.get("concurrency"),
         secrets=tuple(data.get("secrets") or ()),
+        labels=tuple(data.get("labels") or ()),
         experiments=_experiments(data.get("experiments")),
         budget=data.get("budget"),
         handlers=(
@@ -112,6 +113,7 @@ def _stage(
         matrix=raw.get("matrix"),
         budget=raw.get("budget"),
         secrets=tuple(raw.get("secrets") or ()),
+        executor=raw.get("executor"),
     )
 
 
@@ -136,6 +138,7 @@ def _trigger(raw: dict[str, Any]) -> TriggerSpec:
         paths=tuple(_strings(raw.get("paths"))),
         cron=raw.get("cron"),
         tz=raw.get("tz"),
+        catchup=bool(raw.get("catchup", False)),
         variables={k: _text(v) for k, v in (raw.get("variables") or {}).items()},
     )
 
@@ -144,9 +147,15 @@ def _experiments(raw: Any) -> list[dict[str, Any]] | None:
     """Both spellings (a list, or a map from name) become a list of experiments with names."""
     if raw is None:
         return None
+    items = [{"name": name, **body} for name, body in raw.items()] if isinstance(raw, dict) else list(raw)
+    return [{**e, "variants": _variants(e["variants"])} for e in items]
+
+
+def _variants(raw: Any) -> list[dict[str, Any]]:
+    """Both spellings (a list of variants, or a map from name to weight) become a list with weights."""
     if isinstance(raw, dict):
-        return [{"name": name, **body} for name, body in raw.items()]
-    return list(raw)
+        return [{"name": name, "weight": weight} for name, weight in raw.items()]
+    return [{"weight": 1, **v} for v in raw]
 
 
 def _action(raw: dict[str, Any], keys: Iterable[str]) -> dict[str, Any]:

@@ -65,6 +65,7 @@ class StageSpec:
     secrets: tuple[str, ...] = ()
     group: str | None = None  # a matrix instance: the stage it was expanded from
     matrix_values: Mapping[str, str] = field(default_factory=dict)  # its ${matrix.*}
+    executor: str | None = None  # local | dask; None: the agent's (orchestrate.yaml) or local
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class TriggerSpec:
     paths: tuple[str, ...] = ()
     cron: str | None = None
     tz: str | None = None
+    catchup: bool = False  # cron: after downtime fire every missed slot, not only the last one
     variables: Mapping[str, str] = field(default_factory=dict)  # set from the event: "${event.x.y}"
 
 
@@ -98,6 +100,7 @@ class PipelineSpec:
     experiments: Any = None
     budget: Mapping[str, Any] | None = None
     handlers: Mapping[str, Any] | None = None
+    labels: tuple[str, ...] = ()  # goals link to pipelines by label (orchestrate goal link --label)
 
     def stage(self, name: str) -> StageSpec:
         for s in self.stages:
@@ -123,6 +126,7 @@ class PipelineSpec:
         d["default_retry"] = _retry_from_dict(d["default_retry"])
         d["default_on_failure"] = OnFailure(d["default_on_failure"])
         d["secrets"] = tuple(d["secrets"])
+        d["labels"] = tuple(d.get("labels") or ())  # compiled before labels existed: none
         return cls(**d)
 
 

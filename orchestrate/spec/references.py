@@ -60,7 +60,7 @@ class Scope:
 
     variables: set[str]
     stages: Collection[str]
-    experiments: bool
+    experiments: Collection[str]  # names of the pipeline's experiments: ${variant.NAME}
     upstream: Upstream | None = None  # None: order invalid, or any declared stage will do
     stage: str | None = None  # the stage the text belongs to (None for handlers)
     include_self: bool = False  # a rollback action may read its own stage's outputs
@@ -137,7 +137,9 @@ def _check(ref: str, scope: Scope) -> tuple[str, str | None] | None:
     if head == "variant":
         if not scope.experiments:
             return f"{shown} needs experiments: in the pipeline", None
-        return None if rest else (f"{shown} needs a field", "e.g. ${variant.prompt}")
+        if not rest:
+            return f"{shown} needs an experiment name", "e.g. ${variant.prompt-style}"
+        return _check_variant(rest, shown, scope.experiments)
     if head == "secrets":
         return (
             f"{shown}: secrets are not references",
@@ -145,6 +147,31 @@ def _check(ref: str, scope: Scope) -> tuple[str, str | None] | None:
         )
     match = close_match(ref, [*scope.variables, *BUILTINS])
     return f"unknown reference {shown}", f'did you mean "${{{match}}}"?' if match else None
+
+
+VARIANT_FIELDS = ("prompt", "model", "skill")  # ${variant.NAME.FIELD}: that field of the chosen variant
+
+
+def experiment_names(raw: Any) -> set[str]:
+    """The experiment names of a (schema-valid) ``experiments:`` value, either spelling."""
+    if not raw:
+        return set()
+    if isinstance(raw, Mapping):
+        return {str(k) for k in raw}
+    return {str(e["name"]) for e in raw if isinstance(e, Mapping) and "name" in e}
+
+
+def _check_variant(rest: str, shown: str, experiments: Collection[str]) -> tuple[str, str | None] | None:
+    """``${variant.NAME}`` (the chosen variant's name) or ``${variant.NAME.FIELD}`` (prompt, model, skill)."""
+    if rest in experiments:
+        return None
+    name, dot, fieldname = rest.rpartition(".")
+    if dot and name in experiments:
+        if fieldname in VARIANT_FIELDS:
+            return None
+        return f'unknown variant field "{fieldname}" in {shown}', f"fields: {', '.join(VARIANT_FIELDS)}"
+    hint = did_you_mean(rest, experiments) or f"experiments: {', '.join(sorted(experiments))}"
+    return f'unknown experiment "{rest}" in {shown}', hint
 
 
 def _check_stage_output(ref: str, rest: str, shown: str, scope: Scope) -> tuple[str, str | None] | None:

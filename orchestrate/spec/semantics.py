@@ -11,7 +11,14 @@ from typing import Any
 from orchestrate.spec.interpolate import references
 from orchestrate.spec.marks import Document, FieldPath
 from orchestrate.spec.order import resolve_needs, stage_hint
-from orchestrate.spec.references import Scope, Upstream, check_text, matrix_keys, stage_texts
+from orchestrate.spec.references import (
+    Scope,
+    Upstream,
+    check_text,
+    experiment_names,
+    matrix_keys,
+    stage_texts,
+)
 from orchestrate.spec.when import problems
 
 WORK_KEYS = ("agent", "run", "python", "uses")
@@ -53,6 +60,7 @@ def _check_triggers(data: dict[str, Any], doc: Document) -> None:
     """A trigger may set declared variables from its event, and read nothing but the event."""
     declared = data.get("variables") or {}
     for i, trigger in enumerate(data.get("triggers") or ()):
+        _check_cron(("triggers", i), trigger, doc)
         for name, value in (trigger.get("variables") or {}).items():
             path = ("triggers", i, "variables", name)
             if "event" not in trigger:
@@ -63,6 +71,21 @@ def _check_triggers(data: dict[str, Any], doc: Document) -> None:
                 for ref in references(value):
                     if not ref.startswith("event."):
                         doc.add(path, f'"${{{ref}}}": a trigger can only read ${{event.*}}', None)
+
+
+def _check_cron(path: FieldPath, trigger: dict[str, Any], doc: Document) -> None:
+    """``cron:`` must be an expression croniter accepts, ``tz:`` a known zone; both only on cron."""
+    if "cron" not in trigger:
+        for key in ("tz", "catchup"):
+            if key in trigger:
+                doc.add((*path, key), f"{key} applies to cron triggers only", "remove it, or use cron:")
+        return
+    from orchestrate.spec.cron import problem
+
+    issue = problem(trigger["cron"], trigger.get("tz"))
+    if issue is not None:
+        field = "tz" if issue.startswith(f'"{trigger.get("tz")}"') else "cron"
+        doc.add((*path, field), issue, None)
 
 
 def _work(obj: dict[str, Any], keys: tuple[str, ...]) -> list[str]:
@@ -161,10 +184,17 @@ def _check_experiments(experiments: Any, index: dict[str, int], doc: Document) -
             doc.add((*base, "name"), f'duplicate experiment name "{name}"')
         names.add(name)
         seen: set[str] = set()
-        for j, variant in enumerate(experiment["variants"]):
-            if variant["name"] in seen:
-                doc.add((*base, "variants", j, "name"), f'duplicate variant name "{variant["name"]}"')
-            seen.add(variant["name"])
+        variants = experiment["variants"]
+        if isinstance(variants, dict):  # {name: weight}: names are unique by construction
+            weights = list(variants.values())
+        else:
+            weights = [v.get("weight", 1) for v in variants]
+            for j, variant in enumerate(variants):
+                if variant["name"] in seen:
+                    doc.add((*base, "variants", j, "name"), f'duplicate variant name "{variant["name"]}"')
+                seen.add(variant["name"])
+        if not any(w > 0 for w in weights):
+            doc.add((*base, "variants"), "every variant has weight 0", "give at least one a weight above 0")
         for j, stage in enumerate(experiment.get("stages") or ()):
             if stage not in index:
                 doc.add((*base, "stages", j), f'unknown stage "{stage}"', stage_hint(stage, index))
@@ -194,7 +224,7 @@ def _check_references(
 ) -> None:
     variables = set(data.get("variables") or {})
     names = index
-    experiments = bool(data.get("experiments"))
+    experiments = experiment_names(data.get("experiments"))
     for i, stage in enumerate(data["stages"]):
         matrix = stage.get("matrix")
         scope = Scope(

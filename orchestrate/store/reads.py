@@ -81,6 +81,10 @@ def run_state(conn: sqlite3.Connection, run_id: str) -> RunState:
             reason=row["reason"],
             outputs=json.loads(row["outputs"]),
         )
+    budgets: dict[str, Any] = {}  # the latest budget check per scope (issue 10)
+    for (data,) in conn.execute(sql.RUN_BUDGET_EVENTS, (run_id,)):
+        check = from_record(run_id, "budget_checked", json.loads(data))
+        budgets[getattr(check, "scope", "")] = check
     return RunState(
         run_id=run["id"],
         pipeline=run["pipeline"],
@@ -99,6 +103,7 @@ def run_state(conn: sqlite3.Connection, run_id: str) -> RunState:
         parent_run_id=run["parent_run_id"],
         event_id=run["event_id"],
         version=run["version"],
+        budgets=budgets,
     )
 
 

@@ -16,7 +16,7 @@ SELECT_COMPILED = "SELECT version, compiled FROM pipeline_versions WHERE pipelin
 UNDELETE_PIPELINE = "UPDATE pipelines SET deleted_at = NULL WHERE name = ? AND deleted_at IS NOT NULL"
 
 INSERT_PIPELINE = (
-    "INSERT INTO pipelines (name, enabled, created_at, updated_at) VALUES (?, 1, ?, ?) "
+    "INSERT INTO pipelines (name, enabled, created_at, updated_at) VALUES (?, TRUE, ?, ?) "
     "ON CONFLICT (name) DO NOTHING"
 )
 
@@ -277,16 +277,16 @@ DECIDE_APPROVAL = (
 )
 
 ESCALATE_APPROVAL = (
-    "UPDATE approval_requests SET escalated = 1, deadline = ? WHERE id = ? AND status = 'pending'"
+    "UPDATE approval_requests SET escalated = TRUE, deadline = ? WHERE id = ? AND status = 'pending'"
 )
 
 INSERT_APPROVAL_AUDIT = (
-    "INSERT INTO approval_audit (request_id, at, kind, user, os_user, to_user, comment, data) "
+    'INSERT INTO approval_audit (request_id, at, kind, "user", os_user, to_user, comment, data) '
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 SELECT_APPROVAL_AUDIT = (
-    "SELECT at, kind, user, os_user, to_user, comment, data FROM approval_audit WHERE request_id = ? "
+    'SELECT at, kind, "user", os_user, to_user, comment, data FROM approval_audit WHERE request_id = ? '
     "ORDER BY at, id"
 )
 
@@ -489,3 +489,237 @@ STAGE_PAST_DURATIONS = (
     "SELECT duration_seconds FROM task_metrics WHERE stage = ? AND pipeline = ? AND status = ? "
     "ORDER BY created_at DESC LIMIT ?"
 )
+
+
+# -- web dashboard and API (orchestrate serve, issue 12; store/live.py) ------------------------
+
+# The live stream tails run_events by id, a global order (tables.RunEventRecord); one run
+# when the second and third parameters name it. The primary key serves `id > ?` in order.
+RUN_EVENTS_AFTER = (
+    "SELECT id, run_id, at, kind, payload FROM run_events WHERE id > ? AND (? IS NULL OR run_id = ?) "
+    "ORDER BY id LIMIT ?"
+)
+
+LAST_RUN_EVENT_ID = "SELECT COALESCE(MAX(id), 0) FROM run_events"
+
+# The metrics page's daily percentiles: the duration at an offset among one day's filtered rows.
+# Parameters: start, end, the seven of _metric_filter, the offset. Unlike the METRIC_* reads
+# (tests/metrics/test_store.py), this one sorts, on purpose: one day's rows, found by
+# ix_task_metrics_created_at, is a small sort, where walking a duration index would scan
+# every row of every day.
+DAY_DURATION_AT_OFFSET = (
+    "SELECT duration_seconds FROM task_metrics WHERE created_at >= ? AND created_at < ? AND "
+    + _metric_filter
+    + " ORDER BY duration_seconds LIMIT 1 OFFSET ?"
+)
+
+
+# -- the worker and schedules (issue 11; store/scheduling.py) ---------------------------------
+
+# A cron trigger seen for the first time: its missed slots count from now on.
+INSERT_SCHEDULE = (
+    "INSERT INTO schedules (pipeline, trigger, first_seen_at) VALUES (?, ?, ?) "
+    "ON CONFLICT (pipeline, trigger) DO NOTHING"
+)
+
+SELECT_SCHEDULE_SEEN = "SELECT first_seen_at FROM schedules WHERE pipeline = ? AND trigger = ?"
+
+# The newest slot that fired (uq_schedule_slots_slot serves it): later slots are due.
+LAST_SCHEDULE_SLOT = "SELECT MAX(slot_at) FROM schedule_slots WHERE pipeline = ? AND trigger = ?"
+
+# Claiming a slot: of two workers (or a worker and `schedule tick`), the unique key lets one insert.
+CLAIM_SCHEDULE_SLOT = (
+    "INSERT INTO schedule_slots (pipeline, trigger, slot_at, claimed_at, claimed_by, run_id, note) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (pipeline, trigger, slot_at) DO NOTHING"
+)
+
+SELECT_SCHEDULE_SLOTS = (
+    "SELECT pipeline, trigger, slot_at, claimed_at, claimed_by, run_id, note FROM schedule_slots "
+    "WHERE pipeline = ? ORDER BY slot_at DESC LIMIT ?"
+)
+
+# The queue, oldest first.
+QUEUED_RUNS = _SUMMARY + "WHERE status = ? ORDER BY created_at, id"
+
+# A queued run leaves the queue once (compare-and-swap on its status); heartbeat_at restarts the
+# time a detached process has to claim it (services.control.orphaned).
+DEQUEUE_RUN = "UPDATE runs SET status = ?, heartbeat_at = ? WHERE id = ? AND status = ?"
+
+SET_RUN_STATUS = "UPDATE runs SET status = ? WHERE id = ? AND status = ?"
+
+# Concurrency: the other runs of a pipeline that hold a slot (pending, running, waiting), oldest first.
+ACTIVE_RUNS_OF_PIPELINE = (
+    "SELECT id FROM runs WHERE pipeline = ? AND id != ? AND status IN (?, ?, ?) ORDER BY created_at, id"
+)
+
+# Runs stopped at a gate whose every approval request is decided: they can go on.
+DECIDED_WAITING_RUNS = (
+    _SUMMARY + "WHERE status = ? AND NOT EXISTS (SELECT 1 FROM approval_requests a "
+    "WHERE a.run_id = runs.id AND a.status = ?) ORDER BY created_at"
+)
+
+INSERT_WORKER_LAUNCH = (
+    "INSERT INTO worker_launches (run_id, reason, launched_at, worker, child_pid) VALUES (?, ?, ?, ?, ?)"
+)
+
+MARK_LAUNCH_INTERRUPTED = (
+    "UPDATE worker_launches SET interrupted_at = ? WHERE run_id = ? AND worker = ? AND interrupted_at IS NULL"
+)
+
+INTERRUPTED_LAUNCHES = (
+    "SELECT DISTINCT run_id FROM worker_launches WHERE interrupted_at IS NOT NULL AND resumed_at IS NULL"
+)
+
+MARK_LAUNCH_RESUMED = (
+    "UPDATE worker_launches SET resumed_at = ? WHERE run_id = ? AND interrupted_at IS NOT NULL "
+    "AND resumed_at IS NULL"
+)
+
+# GET /metrics: runs by pipeline and status; finished stages' durations by pipeline.
+RUNS_BY_PIPELINE_STATUS = "SELECT pipeline, status, COUNT(*) FROM runs GROUP BY pipeline, status"
+
+STAGE_DURATIONS_BY_PIPELINE = (
+    "SELECT r.pipeline, s.finished_at - s.started_at FROM stages s JOIN runs r ON r.id = s.run_id "
+    "WHERE s.finished_at IS NOT NULL AND s.started_at IS NOT NULL"
+)
+
+COUNT_RUNS_WITH_STATUS = "SELECT COUNT(*) FROM runs WHERE status = ?"
+
+COUNT_APPROVALS_WITH_STATUS = "SELECT COUNT(*) FROM approval_requests WHERE status = ?"
+
+
+# -- experiments and budgets (issue 10; store/experiments.py) ---------------------------------
+
+# A run's variant of one experiment is assigned once: a second assignment (a resumed or
+# re-executed run) keeps the first.
+INSERT_RUN_VARIANT = (
+    "INSERT OR IGNORE INTO run_variants (run_id, experiment, variant, assigned_by, assigned_at) "
+    "VALUES (?, ?, ?, ?, ?)"
+)
+
+RUN_VARIANTS = (
+    "SELECT experiment, variant, assigned_by FROM run_variants WHERE run_id = ? ORDER BY experiment"
+)
+
+# The runs of one experiment (optionally of one pipeline), with what `experiment report` compares.
+EXPERIMENT_RUNS = (
+    "SELECT v.variant, r.id, r.pipeline, r.status, r.started_at, r.finished_at "
+    "FROM run_variants v JOIN runs r ON r.id = v.run_id "
+    "WHERE v.experiment = ? AND (? IS NULL OR r.pipeline = ?) ORDER BY r.id"
+)
+
+# Tokens and cost per run of one experiment, summed over every attempt's task-metric row.
+EXPERIMENT_RUN_USAGE = (
+    "SELECT m.run_id, SUM(COALESCE(m.input_tokens, 0) + COALESCE(m.output_tokens, 0)), SUM(m.cost_usd), "
+    "COUNT(m.input_tokens) + COUNT(m.output_tokens), COUNT(m.cost_usd) "
+    "FROM task_metrics m JOIN run_variants v ON v.run_id = m.run_id "
+    "WHERE v.experiment = ? GROUP BY m.run_id"
+)
+
+# `experiment list`: runs per pipeline, experiment and variant, with how many succeeded.
+EXPERIMENT_SUMMARY = (
+    "SELECT r.pipeline, v.experiment, v.variant, COUNT(*), SUM(r.status = ?), MAX(r.created_at) "
+    "FROM run_variants v JOIN runs r ON r.id = v.run_id "
+    "GROUP BY r.pipeline, v.experiment, v.variant ORDER BY r.pipeline, v.experiment, v.variant"
+)
+
+# A stage's past usage for its budget forecast: the newest attempts of that pipeline's stage with
+# that model (NULL matches NULL) that reported any. ix_task_metrics_summary leads with
+# (task_type, model) and carries the rest.
+STAGE_USAGE_HISTORY = (
+    "SELECT cost_usd, input_tokens, output_tokens FROM task_metrics "
+    "WHERE task_type = ? AND model IS ? AND pipeline = ? "
+    "AND (cost_usd IS NOT NULL OR input_tokens IS NOT NULL OR output_tokens IS NOT NULL) "
+    "ORDER BY created_at DESC LIMIT ?"
+)
+
+# The budget checks of a run, oldest first (pipeline status shows the latest per scope).
+RUN_BUDGET_EVENTS = "SELECT payload FROM run_events WHERE run_id = ? AND kind = 'budget_checked' ORDER BY seq"
+
+# -- goals and review (store/review.py, issue 10): goals, their links, review actions ----------
+
+INSERT_GOAL = (
+    "INSERT INTO goals (name, metric, target, created_at, since, deadline, created_by) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+GOAL_EXISTS = "SELECT 1 FROM goals WHERE name = ?"
+SELECT_GOALS = "SELECT name, metric, target, created_at, since, deadline, created_by FROM goals ORDER BY created_at, name"
+DELETE_GOAL_LINKS = "DELETE FROM goal_links WHERE goal = ?"
+DELETE_GOAL = "DELETE FROM goals WHERE name = ?"
+INSERT_GOAL_LINK = "INSERT OR IGNORE INTO goal_links (goal, kind, value, created_at) VALUES (?, ?, ?, ?)"
+DELETE_GOAL_LINK = "DELETE FROM goal_links WHERE goal = ? AND kind = ? AND value = ?"
+SELECT_GOAL_LINKS = "SELECT goal, kind, value FROM goal_links ORDER BY goal, created_at, kind, value"
+
+# Finished runs (two statuses) in [start, end), newest first: what goals are computed from.
+GOAL_RUNS = (
+    "SELECT id, pipeline, status, started_at, finished_at FROM runs "
+    "WHERE status IN (?, ?) AND finished_at >= ? AND finished_at < ? ORDER BY finished_at DESC"
+)
+
+# Active runs (three statuses) with the time of their last transition (NULL: none yet).
+REVIEW_ACTIVE_RUNS = (
+    "SELECT r.id, r.pipeline, r.status, r.variables, r.created_at, r.pid, r.host, r.heartbeat_at, "
+    "(SELECT MAX(e.at) FROM run_events e WHERE e.run_id = r.id) "
+    "FROM runs r WHERE r.status IN (?, ?, ?) ORDER BY r.created_at"
+)
+
+# The stages of each pipeline's newest finished runs: statuses (two), created since, runs per pipeline.
+REVIEW_RECENT_STAGES = (
+    "SELECT x.pipeline, x.id, s.name, s.status FROM ("
+    "SELECT id, pipeline, created_at, ROW_NUMBER() OVER (PARTITION BY pipeline ORDER BY created_at DESC) AS n "
+    "FROM runs WHERE status IN (?, ?) AND created_at >= ?) AS x "
+    "JOIN stages s ON s.run_id = x.id WHERE x.n <= ? ORDER BY x.pipeline, x.created_at DESC, s.position"
+)
+
+# The newest attempts of each pipeline's stages from task metrics: since, statuses (three), per stage.
+REVIEW_RECENT_ATTEMPTS = (
+    "SELECT pipeline, stage, run_id, status, duration_seconds FROM ("
+    "SELECT pipeline, stage, run_id, status, duration_seconds, created_at, "
+    "ROW_NUMBER() OVER (PARTITION BY pipeline, stage ORDER BY created_at DESC) AS n FROM task_metrics "
+    "WHERE created_at >= ? AND pipeline IS NOT NULL AND stage IS NOT NULL AND status IN (?, ?, ?)) "
+    "WHERE n <= ? ORDER BY pipeline, stage, created_at DESC"
+)
+
+# Each run's cost (runs that reported one), per pipeline, newest first.
+REVIEW_RUN_COSTS = (
+    "SELECT run_id, pipeline, SUM(cost_usd) FROM task_metrics "
+    "WHERE created_at >= ? AND run_id IS NOT NULL AND pipeline IS NOT NULL AND cost_usd IS NOT NULL "
+    "GROUP BY run_id, pipeline ORDER BY pipeline, MAX(created_at) DESC"
+)
+
+# How long decided approvals (three statuses) waited, by pipeline, since a time.
+REVIEW_DECISION_TIMES = (
+    "SELECT r.pipeline, a.decided_at - a.created_at FROM approval_requests a JOIN runs r ON r.id = a.run_id "
+    "WHERE a.status IN (?, ?, ?) AND a.decided_at IS NOT NULL AND a.created_at >= ?"
+)
+REVIEW_PENDING_APPROVALS = (
+    "SELECT a.id, a.run_id, a.stage, r.pipeline, a.created_at FROM approval_requests a "
+    "JOIN runs r ON r.id = a.run_id WHERE a.status = ? ORDER BY a.created_at"
+)
+
+# Auto-scheduling: the claim of a fingerprint still cooling down, then the action row.
+REVIEW_ACTION_COOLING = (
+    "SELECT id, created_at, cooldown_until FROM review_actions "
+    "WHERE fingerprint = ? AND cooldown_until > ? ORDER BY created_at DESC LIMIT 1"
+)
+INSERT_REVIEW_ACTION = (
+    "INSERT INTO review_actions (fingerprint, kind, subject, pipeline, status, created_at, cooldown_until, "
+    "by, finding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+SET_REVIEW_ACTION_RESULT = (
+    "UPDATE review_actions SET status = ?, run_id = ?, event_id = ?, error = ? WHERE id = ?"
+)
+SELECT_REVIEW_ACTIONS = (
+    "SELECT id, fingerprint, kind, subject, pipeline, status, created_at, cooldown_until, run_id, event_id, "
+    "by, error, finding FROM review_actions ORDER BY id DESC LIMIT ?"
+)
+SELECT_REVIEW_ACTION = (
+    "SELECT id, fingerprint, kind, subject, pipeline, status, created_at, cooldown_until, run_id, event_id, "
+    "by, error, finding FROM review_actions WHERE id = ?"
+)
+
+# A new run queues behind the queued runs of its pipeline (first in, first out).
+QUEUED_OF_PIPELINE = "SELECT COUNT(*) FROM runs WHERE pipeline = ? AND id != ? AND status = ?"
+
+# The newest approval request of a run: a run continued at the same request again is stuck.
+LAST_APPROVAL_OF_RUN = "SELECT MAX(id) FROM approval_requests WHERE run_id = ?"

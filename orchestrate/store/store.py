@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrate.domain.approvals import ApprovalRequest, AuditEntry, RequestStatus
 from orchestrate.domain.events import RunEvent
@@ -24,12 +24,24 @@ from orchestrate.domain.status import RunStatus, StageStatus
 from orchestrate.store import approvals, control, reads, registry, sql
 from orchestrate.store import metrics as task_metrics
 from orchestrate.store.db import Database
+from orchestrate.store.experiments import Experiments
 from orchestrate.store.reported import Reports
+from orchestrate.store.review import ReviewStore
 from orchestrate.store.writer import Measure, RunWriter, dumps
+
+if TYPE_CHECKING:
+    from orchestrate.store.scheduling import Scheduling
 
 
 def open_store(db_path: str | Path) -> Store:
-    """Open (creating the file, its folder and its schema if needed) the store at ``db_path``."""
+    """Open (creating the file, its folder and its schema if needed) the store at ``db_path``.
+
+    ``db_path`` is the SQLite file, or a ``postgresql+psycopg://`` URL (``store.pg``).
+    """
+    if isinstance(db_path, str) and db_path.startswith("postgres"):
+        from orchestrate.store.pg import PgDatabase
+
+        return Store(PgDatabase(db_path))  # type: ignore[arg-type]
     return Store(Database(Path(db_path)))
 
 
@@ -178,7 +190,7 @@ class Store:
 
     def set_enabled(self, name: str, enabled: bool) -> None:
         with self._db.write() as conn:
-            conn.execute(sql.SET_ENABLED, (int(enabled), time.time(), name))
+            conn.execute(sql.SET_ENABLED, (bool(enabled), time.time(), name))
 
     def mark_deleted(self, name: str) -> None:
         now = time.time()
@@ -260,7 +272,7 @@ class Store:
                     None if event.changed_files is None else dumps(list(event.changed_files)),
                     event.created_at,
                     event.emitted_by,
-                    int(event.dry_run),
+                    bool(event.dry_run),
                 ),
             )
 
@@ -384,6 +396,24 @@ class Store:
     def reports(self) -> Reports:
         """Agents' self-reported pipelines, steps and jobs, over this store's connection."""
         return Reports(self._db)
+
+    # -- goals and review (DESIGN §8) ----------------------------------------------------------
+
+    def review(self) -> ReviewStore:
+        """Goals, the review's reads of recent history, and the actions it scheduled."""
+        return ReviewStore(self._db)
+
+    # -- the worker and schedules (issue 11) -------------------------------------------------
+
+    def scheduling(self) -> Scheduling:
+        """Cron slots, the run queue and the worker's launches, over this store's connection."""
+        from orchestrate.store.scheduling import Scheduling
+
+        return Scheduling(self._db)
+
+    def experiments(self) -> Experiments:
+        """Run variants and the history experiments and budgets read (issue 10)."""
+        return Experiments(self._db)
 
 
 def _event(row: Any) -> EventInfo:

@@ -14,7 +14,7 @@ JSON, not SQLAlchemy's JSON type: that type gets NUMERIC affinity in SQLite, and
 raw-SQL path reads and writes the text itself anyway. Times are float epoch seconds.
 """
 
-from sqlalchemy import ForeignKeyConstraint, Index, UniqueConstraint, text
+from sqlalchemy import ForeignKeyConstraint, Index, UniqueConstraint, text, true
 from sqlmodel import Field, SQLModel
 
 
@@ -22,7 +22,7 @@ class PipelineRecord(SQLModel, table=True):
     __tablename__ = "pipelines"
 
     name: str = Field(primary_key=True)
-    enabled: bool = Field(default=True, sa_column_kwargs={"server_default": text("1")})
+    enabled: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
     created_at: float
     updated_at: float
     # `pipeline delete` removes the file and sets this; the history stays readable.
@@ -368,6 +368,117 @@ class ReportedJobRecord(SQLModel, table=True):
     log_path: str | None = None  # relative to the workspace, set by the first append
 
 
+class RunVariantRecord(SQLModel, table=True):
+    """The variant a run got for one experiment (DESIGN §8; issue 10): assigned once, never changed."""
+
+    __tablename__ = "run_variants"
+    __table_args__ = (
+        Index("ix_run_variants_experiment", "experiment", "variant"),
+        {"sqlite_with_rowid": False},
+    )
+
+    run_id: str = Field(primary_key=True, foreign_key="runs.id", ondelete="CASCADE")
+    experiment: str = Field(primary_key=True)
+    variant: str
+    assigned_by: str  # hash | random | forced (domain.experiments)
+    assigned_at: float
+
+
+class ScheduleRecord(SQLModel, table=True):
+    """A cron trigger the worker has seen (issue 11): missed slots count from ``first_seen_at``.
+
+    ``trigger`` is the expression and its time zone ("0 */6 * * * @Europe/Paris"): editing
+    the cron line makes a new schedule, which fires from its next slot on.
+    """
+
+    __tablename__ = "schedules"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    pipeline: str = Field(primary_key=True)
+    trigger: str = Field(primary_key=True)
+    first_seen_at: float
+
+
+class ScheduleSlotRecord(SQLModel, table=True):
+    """A cron slot that fired: the unique key makes a slot fire at most once, whoever claims it."""
+
+    __tablename__ = "schedule_slots"
+    __table_args__ = (UniqueConstraint("pipeline", "trigger", "slot_at", name="uq_schedule_slots_slot"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    pipeline: str
+    trigger: str
+    slot_at: float  # the cron time it stands for (epoch seconds)
+    claimed_at: float
+    claimed_by: str  # "worker PID@HOST" or "tick PID@HOST"
+    # No foreign key: the slot must stay claimed after gc deletes its run.
+    run_id: str | None = None
+    note: str | None = None  # why no run started (e.g. the definition cannot run)
+
+
+class WorkerLaunchRecord(SQLModel, table=True):
+    """A run the worker started as a child process, and whether its shutdown interrupted it."""
+
+    __tablename__ = "worker_launches"
+    __table_args__ = (Index("ix_worker_launches_interrupted", "interrupted_at", "resumed_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str
+    reason: str  # scheduled | queued | event | approved | orphaned | interrupted
+    launched_at: float
+    worker: str  # "PID@HOST"
+    child_pid: int | None = None
+    interrupted_at: float | None = None  # stopped after the shutdown grace: resumed at the next start
+    resumed_at: float | None = None
+
+
+class GoalRecord(SQLModel, table=True):
+    """A goal (DESIGN §8, `orchestrate goal add`): a metric, a target, maybe a deadline."""
+
+    __tablename__ = "goals"
+
+    name: str = Field(primary_key=True)
+    metric: str  # domain.review.GoalMetric
+    target: float
+    created_at: float
+    since: float  # succeeded_runs counts runs finished from here on (--since, else created_at)
+    deadline: float | None = None  # --by, epoch seconds
+    created_by: str | None = None
+
+
+class GoalLinkRecord(SQLModel, table=True):
+    """What a goal measures: runs of a pipeline, or of every pipeline with a label."""
+
+    __tablename__ = "goal_links"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    goal: str = Field(primary_key=True, foreign_key="goals.name", ondelete="CASCADE")
+    kind: str = Field(primary_key=True)  # domain.review.LinkKind: pipeline | label
+    value: str = Field(primary_key=True)
+    created_at: float
+
+
+class ReviewActionRecord(SQLModel, table=True):
+    """A pipeline `review --apply` (or the worker) started for a finding; claims its cool-down."""
+
+    __tablename__ = "review_actions"
+    __table_args__ = (Index("ix_review_actions_fingerprint", "fingerprint", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    fingerprint: str  # finding kind + ":" + subject
+    kind: str  # domain.review.FindingKind
+    subject: str
+    pipeline: str  # the pipeline started (review.on in orchestrate.yaml)
+    status: str  # domain.review.ActionStatus
+    created_at: float
+    cooldown_until: float  # the same fingerprint schedules nothing before this
+    run_id: str | None = None  # no foreign key: the record outlives the run gc deletes
+    event_id: str | None = None
+    by: str | None = None  # the user, or "worker"
+    error: str | None = None
+    finding: str = "{}"  # JSON of the finding, as given to the run as its event payload
+
+
 TABLES = (
     PipelineRecord,
     PipelineVersionRecord,
@@ -382,5 +493,12 @@ TABLES = (
     ReportedPipelineRecord,
     ReportedStepRecord,
     ReportedJobRecord,
+    RunVariantRecord,
+    ScheduleRecord,
+    ScheduleSlotRecord,
+    WorkerLaunchRecord,
+    GoalRecord,
+    GoalLinkRecord,
+    ReviewActionRecord,
 )
 TABLE_NAMES = frozenset(str(cls.__tablename__) for cls in TABLES)

@@ -165,6 +165,7 @@ def match_pipeline(spec: PipelineSpec, enabled: bool, event: EventInfo) -> Match
 def emit(settings: Settings, store: Store, event: EventInfo) -> list[tuple[Match, str | None]]:
     """Store the event and start (detached) each enabled pipeline it triggers; (match, run id or None)."""
     from orchestrate.services import registry, runs
+    from orchestrate.services.concurrency import Decision, admit
     from orchestrate.services.definitions import check_runnable
 
     rows = [row for row in registry.sync(settings, store) if row.spec is not None and row.path is not None]
@@ -198,6 +199,10 @@ def emit(settings: Settings, store: Store, event: EventInfo) -> list[tuple[Match
             started_by=event.emitted_by,
             event_id=event.id,
         )
-        runs.detach(settings, run_id, None)
+        admission = admit(store, run_id, spec.name, spec.concurrency)  # issue 11: concurrency
+        if admission.decision is Decision.START:
+            runs.detach(settings, run_id, None)
+        elif admission.message:
+            m = dataclasses.replace(m, reason=admission.message)
         started.append((m, run_id))
     return started

@@ -10,6 +10,7 @@ import time
 from typing import TextIO
 
 from orchestrate.domain.events import (
+    BudgetChecked,
     RunEvent,
     RunFinished,
     RunStarted,
@@ -22,6 +23,7 @@ from orchestrate.domain.events import (
     StageWaiting,
 )
 from orchestrate.domain.state import RunState, apply
+from orchestrate.ui.budget_text import budget_line
 from orchestrate.ui.text import format_duration
 
 
@@ -85,6 +87,8 @@ class PlainReporter(_NoScreen):
             self._say(event.at, f"run {event.run_id} {event.status.value} in {took}{why}")
         elif isinstance(event, StageLogLine):
             pass
+        elif isinstance(event, BudgetChecked) and event.exceeded:
+            self._say(event.at, budget_line(event))
 
 
 class StateTracker(_NoScreen):

@@ -11,10 +11,12 @@ from rich.text import Text
 
 from orchestrate.domain.state import RunState, StageState
 from orchestrate.domain.status import RUN_TERMINAL, STAGE_TERMINAL, RunStatus, StageStatus
+from orchestrate.ui.budget_text import budget_lines
 from orchestrate.ui.text import format_duration
 
 STYLES: dict[str, str] = {
     "pending": "dim",
+    "queued": "dim magenta",
     "running": "bold cyan",
     "waiting_approval": "bold magenta",
     "succeeded": "bold green",
@@ -25,6 +27,7 @@ STYLES: dict[str, str] = {
 }
 ICONS: dict[str, str] = {
     "pending": "·",
+    "queued": "…",
     "running": "▶",
     "waiting_approval": "⏸",
     "succeeded": "✔",
@@ -143,6 +146,9 @@ def run_view(
     """The whole run: header, stage table, tally. A pure function of its arguments."""
     at = time.time() if now is None else now
     parts: list[RenderableType] = [run_header(state, at), stage_table(state, at, last_lines), counts(state)]
+    if state.budgets:  # budget: of the pipeline or its stages (issue 10)
+        over = any(b.exceeded for b in state.budgets.values())
+        parts.append(Text("\n".join(budget_lines(state.budgets)), style="bold yellow" if over else "dim"))
     gates = [s for s in state.stages.values() if s.status is StageStatus.WAITING_APPROVAL and s.reason]
     if gates:
         parts.append(Text("\n".join(f"⏸ {s.name}: {s.reason}" for s in gates), style="bold magenta"))

@@ -176,7 +176,8 @@ def test_feature_not_available_yet_is_refused_in_one_line(pipeline_file, workspa
         "gate",
         """
         name: gate
-        budget: {max_cost_usd: 5}
+        handlers:
+          on_failure: [{name: page, python: "pkg.mod:page"}]
         stages:
           - {name: build, run: "true"}
         """,
@@ -184,7 +185,7 @@ def test_feature_not_available_yet_is_refused_in_one_line(pipeline_file, workspa
     assert invoke("pipeline", "validate", "pipelines.d/gate.yaml").exit_code == 0
     result = invoke("pipeline", "run", "gate")
     assert result.exit_code == 2
-    assert "cannot run yet" in result.output and "budget:" in result.output
+    assert "cannot run yet" in result.output and "only run: handlers" in result.output
     assert rows(workspace / "orchestrate.db", "select count(*) from runs") == [(0,)]
 
 

@@ -89,7 +89,7 @@ def test_round_trip_of_every_optional_field() -> None:
         secrets: [TOKEN]
         timeout: 2h
         concurrency: {limit: 1, on_conflict: queue}
-        budget: {max_cost_usd: 2.5, max_tokens: 100000, on_exceed: halt, forecast: true}
+        budget: {cost_usd: 2.5, tokens: 100000, on_exceed: approval, approvers: [lead], forecast: true}
         experiments:
           prompts: {assign: hash, variants: [{name: a, weight: 1, prompt: p1}, {name: b, prompt: p2}]}
         handlers:
@@ -104,7 +104,7 @@ def test_round_trip_of_every_optional_field() -> None:
             precheck: {run: "true", timeout: 1m, interval: 500ms}
           - name: fix
             agent: claude
-            task: "fix round ${repair.round} with ${variant.prompt}"
+            task: "fix round ${repair.round} with ${variant.prompts} ${variant.prompts.prompt}"
           - name: gate
             run: make check
             repair: {stage: fix}
@@ -122,7 +122,10 @@ def test_round_trip_of_every_optional_field() -> None:
         {
             "name": "prompts",
             "assign": "hash",
-            "variants": [{"name": "a", "weight": 1, "prompt": "p1"}, {"name": "b", "prompt": "p2"}],
+            "variants": [
+                {"name": "a", "weight": 1, "prompt": "p1"},
+                {"name": "b", "weight": 1, "prompt": "p2"},
+            ],
         }
     ]
     assert spec.handlers == {"on_failure": [{"name": "page", "run": "echo ${run.id}", "timeout": 60.0}]}
@@ -355,7 +358,7 @@ def test_every_documented_reference_is_accepted() -> None:
             matrix: {os: [linux], include: [{os: mac, arch: arm}]}
             run: >-
               echo ${environment} ${run.id} ${run.status} ${event.pull_request.head.ref}
-              ${stages.build.outputs.sha} ${matrix.os} ${matrix.arch} ${variant.prompt}
+              ${stages.build.outputs.sha} ${matrix.os} ${matrix.arch} ${variant.e} ${variant.e.model}
               ${approval.feedback} ${approval.iteration} ${repair.round} ${repair.model} $$5 $HOME $${HOME}
           - name: later
             run: echo ${stages.build.outputs.sha}

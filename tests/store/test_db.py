@@ -18,16 +18,23 @@ TABLES = [
     "approval_audit",
     "approval_requests",
     "events",
+    "goal_links",
+    "goals",
     "pipeline_versions",
     "pipelines",
     "reported_jobs",
     "reported_pipelines",
     "reported_steps",
+    "review_actions",
     "run_events",
+    "run_variants",
     "runs",
+    "schedule_slots",
+    "schedules",
     "stage_attempts",
     "stages",
     "task_metrics",
+    "worker_launches",
 ]
 
 
