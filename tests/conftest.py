@@ -38,6 +38,60 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server URL (no database): ORCHESTRATE_TEST_POSTGRES's, else a private one.
+
+    The private one is started from Debian's packages with .ci/postgres (which .ci/run
+    installs), on a free loopback port, and stopped at the end of the session.
+    """
+    if POSTGRES:
+        yield POSTGRES
+        return
+    import glob
+    import subprocess
+
+    if not glob.glob("/usr/lib/postgresql/*/bin/initdb"):
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql; .ci/run does)")
+    import shutil
+    import tempfile
+
+    # Not under pytest's tmp folder: that is private to root, and as root the server runs
+    # as the postgres user, who must reach its data folder.
+    folder = tempfile.mkdtemp(prefix="orchestrate-pg-")
+    script = Path(__file__).resolve().parent.parent / ".ci" / "postgres"
+    try:
+        url = subprocess.run(
+            [str(script), "start", folder, str(_free_port())], check=True, capture_output=True, text=True
+        ).stdout.strip()
+        yield url
+    finally:
+        subprocess.run([str(script), "stop", folder], check=False, capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty database on the test server, dropped afterwards: its postgresql+psycopg URL."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    admin = postgres_server.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    yield f"{postgres_server}/{name}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 @pytest.fixture
 def pipeline_file(workspace: Path) -> Callable[[str, str], Path]:
     """Write dedented YAML to pipelines.d/NAME.yaml and return its path."""
