@@ -80,6 +80,15 @@ class Masker:
         self._held = b""
         self._base = 0
 
+    def fresh(self) -> Masker:
+        """A masker for another stream, sharing the compiled secrets but not the held-back bytes.
+
+        Concurrent stages must each have their own: the bytes one holds back belong to its stream.
+        """
+        other = Masker(())
+        other._patterns, other._pattern, other._longest = self._patterns, self._pattern, self._longest
+        return other
+
     def __repr__(self) -> str:  # never show the pattern: it spells out every secret
         return f"<Masker secrets={'yes' if self._pattern else 'none'}>"
 

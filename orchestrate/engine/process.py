@@ -235,6 +235,7 @@ async def _run_masked(
         return _spawn_failed(e, argv, log_path)
     on_start(pid)
     drained = anyio.Event()
+    masker = masker.fresh()  # the executor's is shared by every stage running at once
 
     async def copy() -> None:
         await pump(read_fd, log_path, masker)

@@ -330,3 +330,16 @@ def test_200_mb_stream_keeps_memory_flat(capsys: pytest.CaptureFixture[str]) -> 
     with capsys.disabled():
         rate = n_chunks * chunk_size / 1e6 / elapsed
         print(f"\nmasking: {rate:.0f} MB/s, peak memory growth {growth / 1024:.0f} KiB")
+
+
+def test_fresh_maskers_keep_their_own_held_back_bytes() -> None:
+    """Concurrent stages share the executor's masker: each stream must get a fresh one."""
+    shared = Masker(["hunter2"])
+    one, two = shared.fresh(), shared.fresh()
+    # each stream ends a chunk with the start of the secret and sends the rest later
+    out_one = one.feed(b"stage one: hun")
+    out_two = two.feed(b"stage two: hunt")
+    out_one += one.feed(b"ter2 done\n") + one.flush()
+    out_two += two.feed(b"er2 done\n") + two.flush()
+    assert out_one == b"stage one: *** done\n"
+    assert out_two == b"stage two: *** done\n"
