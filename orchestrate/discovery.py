@@ -10,7 +10,10 @@
 A signal is one JSON object a line: ``title`` (required), ``problem`` (groups signals;
 default: the title), ``quote``, ``source``, ``url``, ``date`` (YYYY-MM-DD), ``engagement``
 (votes, comments, stars). Nothing here needs the network: the samples let the template
-run offline end to end.
+run offline end to end (their dates are so many days before the run's day).
+
+Recency counts from the run's day: today, or the day of ``ORCHESTRATE_NOW`` when set. A
+bad variable (``top``, ``min_score``, ``sources``) fails its stage with one line naming it.
 """
 
 from __future__ import annotations
@@ -21,12 +24,12 @@ import math
 import re
 import shlex
 import subprocess
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from orchestrate.atomic import write_atomically
-from orchestrate.engine.python_stage import StageContext
+from orchestrate.engine.python_stage import PythonStageError, StageContext
 
 # Words people use when something hurts; each found in a quote adds to the pain score.
 PAIN = (
@@ -50,7 +53,7 @@ SAMPLE_SIGNALS: tuple[dict[str, Any], ...] = (
         "title": "Reconciling bank statements every month takes me two days",
         "quote": "I hate doing this manually, I would pay for anything that matches transactions.",
         "url": "https://example.org/t/1",
-        "date": "2030-01-02",
+        "age_days": 2,
         "engagement": 48,
     },
     {
@@ -59,7 +62,7 @@ SAMPLE_SIGNALS: tuple[dict[str, Any], ...] = (
         "title": "CSV import cannot match split payments",
         "quote": "We still reconcile split payments manually; it is painful and slow.",
         "url": "https://example.org/i/7",
-        "date": "2030-01-03",
+        "age_days": 1,
         "engagement": 31,
     },
     {
@@ -68,7 +71,7 @@ SAMPLE_SIGNALS: tuple[dict[str, Any], ...] = (
         "title": "Anyone know a tool for bank reconciliation?",
         "quote": "Anyone know a tool that does this? Spreadsheets are broken for it.",
         "url": "https://example.org/c/3",
-        "date": "2030-01-04",
+        "age_days": 0,
         "engagement": 12,
     },
     {
@@ -77,7 +80,7 @@ SAMPLE_SIGNALS: tuple[dict[str, Any], ...] = (
         "title": "Chasing clients for receipts is a waste of my week",
         "quote": "Half my week is a waste: emails asking for the same receipts again.",
         "url": "https://example.org/t/2",
-        "date": "2029-12-20",
+        "age_days": 15,
         "engagement": 22,
     },
     {
@@ -86,7 +89,7 @@ SAMPLE_SIGNALS: tuple[dict[str, Any], ...] = (
         "title": "Reminder emails for missing documents",
         "quote": "I wish reminders went out by themselves.",
         "url": "https://example.org/i/9",
-        "date": "2029-12-28",
+        "age_days": 7,
         "engagement": 9,
     },
     {
@@ -95,7 +98,7 @@ SAMPLE_SIGNALS: tuple[dict[str, Any], ...] = (
         "title": "Which client files what when?",
         "quote": "A shared calendar works, mostly.",
         "url": "https://example.org/c/8",
-        "date": "2029-11-15",
+        "age_days": 50,
         "engagement": 4,
     },
     {
@@ -104,7 +107,7 @@ SAMPLE_SIGNALS: tuple[dict[str, Any], ...] = (
         "title": "The export to the tax office format is broken again",
         "quote": "Broken again after the update; frustrating.",
         "url": "https://example.org/t/5",
-        "date": "2029-12-30",
+        "age_days": 5,
         "engagement": 15,
     },
 )
@@ -130,20 +133,61 @@ def _read_jsonl(text: str, where: str, ctx: StageContext) -> list[dict[str, Any]
 def _source(spec: str, ctx: StageContext) -> list[dict[str, Any]]:
     root = Path(ctx.workspace)
     if spec == "builtin:samples":
-        return [dict(s) for s in SAMPLE_SIGNALS]
+        today = _today(ctx)
+        return [_dated(s, today) for s in SAMPLE_SIGNALS]
     if spec.startswith("cmd:"):
-        argv = shlex.split(spec[4:])
-        done = subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=300, check=False)
+        try:
+            argv = shlex.split(spec[4:])
+        except ValueError as e:
+            raise PythonStageError(f"variable sources: {spec!r}: {e}") from None
+        if not argv:
+            raise PythonStageError(f"variable sources: {spec!r}: no command after cmd:")
+        try:
+            done = subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=300, check=False)
+        except FileNotFoundError:
+            raise PythonStageError(f"variable sources: {spec!r}: no such command {argv[0]!r}") from None
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise PythonStageError(f"variable sources: {spec!r}: {e}") from None
         if done.returncode != 0:
-            raise RuntimeError(f"source {spec!r} exited {done.returncode}: {done.stderr.strip()[-500:]}")
+            raise PythonStageError(f"source {spec!r} exited {done.returncode}: {done.stderr.strip()[-500:]}")
         return _read_jsonl(done.stdout, spec, ctx)
     paths = sorted(glob.glob(str(root / spec))) if not Path(spec).is_absolute() else sorted(glob.glob(spec))
     if not paths:
-        raise RuntimeError(f"source {spec!r}: no such file (relative to {root})")
+        raise PythonStageError(f"source {spec!r}: no such file (relative to {root})")
     found: list[dict[str, Any]] = []
     for path in paths:
         found += _read_jsonl(Path(path).read_text(encoding="utf-8"), path, ctx)
     return found
+
+
+def _dated(sample: dict[str, Any], today: date) -> dict[str, Any]:
+    out = {k: v for k, v in sample.items() if k != "age_days"}
+    out["date"] = (today - timedelta(days=int(sample["age_days"]))).isoformat()
+    return out
+
+
+def _today(ctx: StageContext) -> date:
+    """The run's day: ORCHESTRATE_NOW's when set (a rehearsal, a test), else today."""
+    from orchestrate.worker.config import env_now
+
+    try:
+        at = env_now(ctx.env)
+    except Exception:  # a bad ORCHESTRATE_NOW is the worker's to refuse; here: today
+        at = None
+    return date.today() if at is None else datetime.fromtimestamp(at).date()
+
+
+def _number(ctx: StageContext, name: str, default: str, low: float, whole: bool) -> float:
+    """A numeric variable, or a one-line stage error naming it."""
+    raw = str(ctx.variables.get(name, default)).strip() or default
+    kind = "a whole number" if whole else "a number"
+    try:
+        value = float(int(raw)) if whole else float(raw)
+    except ValueError:
+        raise PythonStageError(f"variable {name}: {raw!r} is not {kind} (e.g. {name}={default})") from None
+    if not math.isfinite(value) or value < low:
+        raise PythonStageError(f"variable {name}: {raw!r} must be at least {low:g} (e.g. {name}={default})")
+    return value
 
 
 def _folder(ctx: StageContext) -> Path:
@@ -179,7 +223,7 @@ def score(group: list[dict[str, Any]], today: date) -> dict[str, float]:
     ages = []
     for s in group:
         try:
-            ages.append((today - date.fromisoformat(str(s.get("date", "")))).days)
+            ages.append(max(0, (today - date.fromisoformat(str(s.get("date", "")))).days))
         except ValueError:
             continue
     recency = max(0.0, 5.0 - min(ages) / 14.0) if ages else 0.0
@@ -193,19 +237,17 @@ def score(group: list[dict[str, Any]], today: date) -> dict[str, float]:
 
 def rank(ctx: StageContext) -> dict[str, Any]:
     """Group, score, rank: ranked.json (best first) and digest.md, next to signals.jsonl."""
+    top_n = int(_number(ctx, "top", "10", 1, whole=True))
     folder = _folder(ctx)
     signals = [
         json.loads(line) for line in (folder / "signals.jsonl").read_text().splitlines() if line.strip()
     ]
     if not signals:
-        raise RuntimeError("no signals collected: check the sources variable and the collect log")
+        raise PythonStageError("no signals collected: check the sources variable and the collect log")
     groups: dict[str, list[dict[str, Any]]] = {}
     for s in signals:
         groups.setdefault(_key(str(s.get("problem") or s["title"])), []).append(s)
-    dates = [str(s.get("date")) for s in signals if s.get("date")]
-    today = max(
-        (date.fromisoformat(d) for d in dates if re.fullmatch(r"\d{4}-\d{2}-\d{2}", d)), default=date.today()
-    )
+    today = _today(ctx)
     ideas: list[dict[str, Any]] = []
     for group in groups.values():
         scores = score(group, today)
@@ -224,7 +266,7 @@ def rank(ctx: StageContext) -> dict[str, Any]:
             }
         )
     ideas.sort(key=lambda i: (-i["total"], i["problem"]))
-    top = ideas[: int(ctx.variables.get("top", "10") or 10)]
+    top = ideas[:top_n]
     best_total = 5 * sum(WEIGHTS.values())
     write_atomically(folder / "ranked.json", (json.dumps(top, indent=2) + "\n").encode())
     lines = [f"# Discovery digest: {len(signals)} signals, {len(ideas)} problems, top {len(top)}", ""]
@@ -252,7 +294,7 @@ def pick(ctx: StageContext) -> dict[str, Any]:
 
     ranked = json.loads(Path(ctx.outputs["rank"]["ranked"]).read_text())
     best = ranked[0]
-    minimum = float(ctx.variables.get("min_score", "0") or 0)
+    minimum = _number(ctx, "min_score", "0", 0, whole=False)
     if best["total"] < minimum:
         ctx.print(f"top idea scores {best['total']} < min_score {minimum}: nothing picked")
         return {"picked": "none"}
@@ -263,7 +305,7 @@ def pick(ctx: StageContext) -> dict[str, Any]:
     event = events.build_event(
         name, payload, branch=None, labels=[], changed_files=[], user=settings.user, dry_run=False
     )
-    started = events.emit(settings, open_store(settings.db_path), event)
+    started = events.emit(settings, open_store(settings.store_location), event)
     runs = [run for _, run in started if run]
     ctx.print(
         f"picked {best['problem']!r}; event {event.id} ({name}) started {len(runs)} run(s): {', '.join(runs)}"

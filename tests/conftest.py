@@ -38,6 +38,16 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In the PostgreSQL pass, skip what only means something for the SQLite file."""
+    if not POSTGRES:
+        return
+    skip = pytest.mark.skip(reason="about the SQLite file itself (the PostgreSQL pass)")
+    for item in items:
+        if "sqlite_only" in item.keywords:
+            item.add_marker(skip)
+
+
 def _free_port() -> int:
     import socket
 

@@ -8,7 +8,8 @@ out of both: such a route does not exist, it is not merely refused.
 Errors: a user mistake (``OrchestrateError``) becomes JSON ``{error, hint, lines,
 issues}`` with the CLI's own message and a 4xx code: 422 an invalid definition
 (``issues`` carry file, line, column and field), 404 an unknown name, 400 any other
-mistake, 401 a missing or unknown token, 403 a refused approval vote.
+mistake, 401 a missing or unknown token, 403 a refused approval vote, 409 a pipeline
+that exists already.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ from typing import TYPE_CHECKING, Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from orchestrate.api.auth import Tokens
 from orchestrate.domain.errors import NotFoundError, OrchestrateError, SpecError, UsageError
@@ -80,6 +81,10 @@ class Forbidden(OrchestrateError):
     """A vote or delegation the approval rules refuse (not eligible, already voted, decided)."""
 
 
+class Conflict(OrchestrateError):
+    """What the request would create exists already (409)."""
+
+
 def context(request: Request) -> Context:
     ctx: Context = request.app.state.ctx
     return ctx
@@ -109,6 +114,8 @@ def status_for(exc: OrchestrateError) -> int:
         return 404
     if isinstance(exc, Forbidden):
         return 403
+    if isinstance(exc, Conflict):
+        return 409
     return 400
 
 
@@ -155,6 +162,38 @@ async def json_body(request: Request) -> dict[str, Any]:
         return require_json(json.loads(raw))
     except ValueError as e:
         raise UsageError(f"the request body is not valid JSON: {e}") from None
+
+
+def host_name(header: str) -> str:
+    """The name part of a Host header: "127.0.0.1:8080" -> "127.0.0.1", "[::1]:8080" -> "[::1]"."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[: header.find("]") + 1] if "]" in header else header
+    return header.split(":", 1)[0]
+
+
+class HostCheck:
+    """Refuse a request whose Host header is not served (400, a JSON error like every other)."""
+
+    def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str]) -> None:
+        self.app = app
+        self.allowed = {h.lower() for h in allowed_hosts}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and "*" not in self.allowed:
+            raw = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+            if host_name(raw) not in self.allowed:
+                response = JSONResponse(
+                    {
+                        "error": f"Host header {raw!r} is not served here",
+                        "hint": f"use one of: {', '.join(sorted(self.allowed))} "
+                        "(orchestrate serve --host NAME serves another name)",
+                    },
+                    status_code=400,
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def endpoints() -> list[Endpoint]:
@@ -216,7 +255,7 @@ def create_app(
     app = Starlette(
         routes=routes,
         # DNS rebinding: a web page may not reach this server through a name it controls.
-        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))],
+        middleware=[Middleware(HostCheck, allowed_hosts=tuple(allowed_hosts))],
         exception_handlers=handlers,
     )
     app.state.ctx = Context(settings, store, tokens, read_only, dict(env if env is not None else os.environ))

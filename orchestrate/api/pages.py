@@ -49,7 +49,14 @@ templates.env.filters.update(when=_when, seconds=_seconds, ago=_ago)
 
 def _render(request: Request, name: str, status: int = 200, **data: Any) -> Response:
     ctx = context(request)
-    data.update(read_only=ctx.read_only, workspace=ctx.settings.root.name, page=name.removesuffix(".html"))
+    common = {
+        "read_only": ctx.read_only,
+        "workspace": ctx.settings.root.name,
+        "page": name.removesuffix(".html"),
+    }
+    clash = sorted(set(common) & set(data))
+    assert not clash, f"{name}: {clash} are set by every page; name the page's data otherwise"
+    data.update(common)
     return templates.TemplateResponse(request, name, data, status_code=status)
 
 
@@ -69,46 +76,36 @@ def page(fn: Callable[[Request], Response]) -> Callable[[Request], Response]:
 @page
 def index(request: Request) -> Response:
     from orchestrate.api.shapes import listed_json
-    from orchestrate.services import registry
+    from orchestrate.services import catalog
 
     ctx = context(request)
-    rows = [listed_json(r) for r in registry.sync(ctx.settings, ctx.store)]
+    rows = [listed_json(r, registered) for r, registered in catalog.listing(ctx.settings, ctx.store)]
     pending = ctx.store.approval_requests(pending_only=True)
     return _render(request, "index.html", pipelines=rows, pending=len(pending))
 
 
 @page
 def pipeline(request: Request) -> Response:
-    from orchestrate.services import control
-
     ctx = context(request)
     name = routes._pipeline_name(request)
     detail = routes.pipeline_detail(ctx.settings, ctx.store, name, None)
-    error = next((r.error for r in _synced(ctx) if r.name == name and r.error), None)
-    history = control.history(ctx.store, name, 30, None)
+    history = ctx.store.history(name, 30)  # none yet for a file never run (or never valid)
     runs = [r.__dict__ | {"status": r.status.value} for r in history]
     needs = {s["name"]: s["needs"] for s in detail["stages"]}
     return _render(
         request,
         "pipeline.html",
         p=detail,
-        file_error=error,
         runs=runs,
         timeline=svg.timeline(runs, time.time()),
         graph=svg.dag(detail["levels"], needs, {}),
     )
 
 
-def _synced(ctx: Any) -> list[Any]:
-    from orchestrate.services import registry
-
-    return registry.sync(ctx.settings, ctx.store)
-
-
 @page
 def run(request: Request) -> Response:
     ctx = context(request)
-    record = routes.run_detail(ctx.store, request.path_params["id"])
+    record = routes.run_detail(ctx.settings, ctx.store, request.path_params["id"])
     statuses = {s["name"]: s["status"] for s in record["stages"]}
     in_graph = {n for level in record["graph"]["levels"] for n in level}
     extra = [s["name"] for s in record["stages"] if s["name"] not in in_graph]
@@ -132,7 +129,9 @@ def agents(request: Request) -> Response:
     ctx = context(request)
     stale = request.query_params.get("stale") in ("1", "true")
     page_ = service.list_pipelines(ctx.settings, ctx.store, stale=stale, limit=100)
-    return _render(request, "agents.html", page=records.page_json(page_, ctx.settings.root), stale_only=stale)
+    return _render(
+        request, "agents.html", listing=records.page_json(page_, ctx.settings.root), stale_only=stale
+    )
 
 
 def _markdown(text: str) -> str:

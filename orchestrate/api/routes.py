@@ -8,6 +8,7 @@ blocking calls never stall the event loop (the live stream is async: sse.py).
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 import time
@@ -17,8 +18,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from orchestrate.api.app import Endpoint, Forbidden, Param, acting, caller, context, json_body
-from orchestrate.domain.errors import NotFoundError, UsageError
+from orchestrate.api.app import Conflict, Endpoint, Forbidden, Param, acting, caller, context, json_body
+from orchestrate.domain.errors import NotFoundError, OrchestrateError, UsageError
+from orchestrate.services.definitions import digest_of, display_path
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 _TEXT_BODY = {
@@ -72,33 +74,42 @@ def _text(body: dict[str, Any]) -> str:
 
 
 def list_pipelines(request: Request) -> Response:
+    """``pipeline list --json``, read without registering anything (services/catalog.py)."""
     from orchestrate.api.shapes import listed_json
-    from orchestrate.services import registry
+    from orchestrate.services import catalog
 
     ctx = context(request)
-    return JSONResponse([listed_json(r) for r in registry.sync(ctx.settings, ctx.store)])
+    return JSONResponse(
+        [listed_json(r, registered) for r, registered in catalog.listing(ctx.settings, ctx.store)]
+    )
 
 
 def pipeline_detail(settings: Any, store: Any, name: str, version: int | None) -> dict[str, Any]:
-    """``pipeline show --json``, with the enabled flag and the variables the trigger form offers."""
-    from orchestrate.graph import Dag
-    from orchestrate.services import registry
+    """``pipeline show --json`` with the enabled flag, the variables the trigger form offers and,
+    for a file that does not validate, its issues (the file's text is what the editor edits)."""
+    import dataclasses
 
-    info, spec = registry.show(settings, store, name, version)
-    dag = Dag.from_spec(spec)
-    stored = store.pipeline(name)
+    from orchestrate.graph import Dag
+    from orchestrate.services import catalog
+
+    found = catalog.definition(settings, store, name, version)
+    spec = found.spec
+    dag = Dag.from_spec(spec) if spec is not None else None
     return {
-        "name": spec.name,
-        "version": info.version,
-        "versions": len(store.versions(name)),
-        "path": info.path,
-        "digest": info.digest,
-        "text": info.text,
-        "enabled": stored.enabled if stored else True,
-        "description": spec.description,
-        "variables": dict(spec.variables),
-        "stages": [{"name": n, "needs": list(dag.preds[n])} for n in dag.order],
-        "levels": dag.levels(),
+        "name": name,
+        "version": found.version,
+        "versions": found.versions,
+        "registered": found.registered,
+        "path": found.path,
+        "digest": digest_of(found.text),
+        "text": found.text,
+        "enabled": found.enabled,
+        "description": spec.description if spec else None,
+        "variables": dict(spec.variables) if spec else {},
+        "stages": [{"name": n, "needs": list(dag.preds[n])} for n in dag.order] if dag else [],
+        "levels": dag.levels() if dag else [],
+        "error": str(found.issues[0]) if found.issues else None,
+        "issues": [dataclasses.asdict(i) for i in found.issues],
     }
 
 
@@ -120,12 +131,21 @@ def _declared(text: str) -> str | None:
     return m.group(1) if m else None
 
 
-def _with_file(text: str, name: str, call: Any) -> Any:
-    """Give a registry service (which takes a file, as the CLI does) the validated text."""
+def _with_file(text: str, name: str, shown: str, call: Any) -> Any:
+    """Give a registry service (which takes a file, as the CLI does) the validated text.
+
+    The file is a temporary one: its path never reaches the caller (a message naming it
+    is rewritten to name ``shown``, the file it would become)."""
     with tempfile.TemporaryDirectory(prefix="orchestrate-api-") as folder:
         path = Path(folder) / f"{name}.yaml"
         path.write_text(text, encoding="utf-8")
-        return call(path)
+        try:
+            return call(path)
+        except OrchestrateError as e:
+            e.message = e.message.replace(str(path), shown)
+            e.hint = e.hint.replace(str(path), shown) if e.hint else e.hint
+            e.args = (e.message,)
+            raise
 
 
 def validate(request: Request) -> Response:
@@ -139,31 +159,54 @@ def validate(request: Request) -> Response:
 
 
 def create_pipeline(request: Request) -> Response:
-    from orchestrate.services import registry
+    from orchestrate.services import catalog, registry
 
     ctx = context(request)
     text = _text(_body(request))
     declared = _declared(text) or "pipeline"
-    _validated(text, f"pipelines.d/{declared}.yaml")  # errors name the file it would become
-    spec, version, target = _with_file(text, declared, lambda p: registry.create(ctx.settings, ctx.store, p))
+    shown = f"pipelines.d/{declared}.yaml"
+    spec = _validated(text, shown)  # errors name the file it would become
+    existing = catalog.file_of(ctx.settings, spec.name)
+    if existing is not None:
+        raise Conflict(
+            f"pipeline {spec.name} already exists ({display_path(existing, ctx.settings.root)})",
+            hint=f"change it with PUT /api/pipelines/{spec.name}, or give the new one another name",
+        )
+    created, version, target = _with_file(
+        text, spec.name, shown, lambda p: registry.create(ctx.settings, ctx.store, p)
+    )
     return JSONResponse(
-        {"name": spec.name, "version": version, "path": str(target.relative_to(ctx.settings.root))},
+        {"name": created.name, "version": version, "path": str(target.relative_to(ctx.settings.root))},
         status_code=201,
     )
 
 
 def update_pipeline(request: Request) -> Response:
-    from orchestrate.services import registry
+    """A new version of NAME, even when its file as it is now does not validate (that is how it is fixed)."""
+    from orchestrate.services import catalog, registry
 
     ctx = context(request)
     name = _pipeline_name(request)
     text = _text(_body(request))
-    info, _ = registry.show(ctx.settings, ctx.store, name, None)  # 404 for an unknown pipeline
-    _validated(text, info.path)
-    spec, version, changed = _with_file(
-        text, name, lambda p: registry.update(ctx.settings, ctx.store, name, p)
+    target = catalog.file_of(ctx.settings, name)
+    if target is None:
+        if catalog.exists(ctx.settings, ctx.store, name):
+            raise NotFoundError(
+                f"pipeline {name} has no file in pipelines.d/ any more (removed by hand)",
+                hint='create it again: POST /api/pipelines with {"text": ...}',
+            )
+        raise catalog.unknown(ctx.settings, ctx.store, name)
+    shown = display_path(target, ctx.settings.root)
+    spec = _validated(text, shown)
+    if spec.name != name:
+        raise UsageError(
+            f'"text" defines pipeline {spec.name}, not {name}',
+            hint=f"keep name: {name}, or create {spec.name} with POST /api/pipelines",
+        )
+    updated, version, changed = _with_file(
+        text, name, shown, lambda p: registry.update(ctx.settings, ctx.store, name, p)
     )
-    return JSONResponse({"name": spec.name, "version": version, "changed": changed})
+    return JSONResponse({"name": updated.name, "version": version, "changed": changed})
 
 
 def delete_pipeline(request: Request) -> Response:
@@ -185,21 +228,31 @@ def run_pipeline(request: Request) -> Response:
     settings = acting(request)
     body = _body(request)
     variables = body.get("variables") or {}
-    if not isinstance(variables, dict) or not all(
-        isinstance(v, str | int | float) for v in variables.values()
-    ):
+    if not isinstance(variables, dict):
         raise UsageError(
             '"variables" must map names to values', hint='e.g. {"variables": {"environment": "prod"}}'
         )
+    for key, value in variables.items():
+        # bool is an int to Python: true would become "True"; say what to send instead.
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise UsageError(
+                f'"variables.{key}": {json.dumps(value)} is not a string or a number',
+                hint=f'send it as a string: {{"variables": {{"{key}": "..."}}}}',
+            )
     version = body.get("version")
-    if version is not None and not isinstance(version, int):
-        raise UsageError('"version" must be a whole number')
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+        raise UsageError(
+            f'"version": {json.dumps(version)} is not a whole number', hint='e.g. {"version": 3}'
+        )
+    force = body.get("force", False)
+    if not isinstance(force, bool):
+        raise UsageError(f'"force": {json.dumps(force)} is not true or false', hint='e.g. {"force": true}')
     store, state, _ = runs.prepare(
         settings,
         name,
         {str(k): str(v) for k, v in variables.items()},
         version=version,
-        force=bool(body.get("force", False)),
+        force=force,
         env=ctx.env,
     )
     try:
@@ -213,13 +266,22 @@ def run_pipeline(request: Request) -> Response:
 
 
 def pipeline_runs(request: Request) -> Response:
-    from orchestrate.services import control
+    from orchestrate.services import catalog, control
 
-    store = context(request).store
+    ctx = context(request)
+    store = ctx.store
     name = _pipeline_name(request)
-    found = control.history(
-        store, name, _query_int(request, "limit", 20), request.query_params.get("status") or None
-    )
+    try:
+        found = control.history(
+            store, name, _query_int(request, "limit", 20), request.query_params.get("status") or None
+        )
+    except NotFoundError:
+        if not catalog.exists(ctx.settings, store, name):
+            raise catalog.unknown(ctx.settings, store, name) from None
+        found = []  # a file not run (nor registered) yet
+    except UsageError as e:
+        _query_words(e)
+        raise
     usage = store.run_usage([r.id for r in found])
     now = time.time()
     return JSONResponse(
@@ -239,17 +301,25 @@ def pipeline_runs(request: Request) -> Response:
 # -- runs --------------------------------------------------------------------------------------
 
 
-def run_detail(store: Any, run_ref: str) -> dict[str, Any]:
-    """``pipeline status --json``, plus the run's stage graph and its approval requests."""
+def run_detail(settings: Any, store: Any, run_ref: str) -> dict[str, Any]:
+    """``pipeline status --json`` (kind, orphaned, stale, overdue), plus usage per stage and in
+    total (what ``pipeline status`` shows), the run's stage graph and its approval requests."""
     from orchestrate.api.shapes import request_json
+    from orchestrate.domain.usage import total_usage, usage_json
     from orchestrate.graph import Dag
+    from orchestrate.services import freshness
     from orchestrate.services.control import orphaned
     from orchestrate.services.execution import run_spec
 
     run_id = store.resolve_run_id(run_ref)
     state = store.run_state(run_id)
-    record = store.run_record(run_id)
+    record = {"kind": "executed"} | store.run_record(run_id)
     record["orphaned"] = orphaned(state)
+    record |= freshness.of_run(store, state, freshness.thresholds(settings)).as_json()
+    for stage in record["stages"]:
+        stage["usage"] = usage_json(stage["outputs"])
+    tokens, cost = total_usage(s["outputs"] for s in record["stages"])
+    record["usage"] = {"tokens": tokens, "cost_usd": round(cost, 6)}
     dag = Dag.from_spec(run_spec(store, state))
     record["graph"] = {"levels": dag.levels(), "needs": {n: list(dag.preds[n]) for n in dag.order}}
     record["approvals"] = [
@@ -259,7 +329,8 @@ def run_detail(store: Any, run_ref: str) -> dict[str, Any]:
 
 
 def get_run(request: Request) -> Response:
-    return JSONResponse(run_detail(context(request).store, request.path_params["id"]))
+    ctx = context(request)
+    return JSONResponse(run_detail(ctx.settings, ctx.store, request.path_params["id"]))
 
 
 def cancel_run(request: Request) -> Response:
@@ -325,11 +396,10 @@ def stage_log(request: Request) -> Response:
 
 def list_approvals(request: Request) -> Response:
     from orchestrate.api.shapes import request_json
-    from orchestrate.services.approvals import expire_due
 
+    # A read writes nothing: unlike `approval list`, deadlines are not enforced here (the
+    # run's own process, or `orchestrate worker` for runs whose process is gone, does that).
     ctx = context(request)
-    if not ctx.read_only:
-        expire_due(ctx.settings, ctx.store)  # as `approval list` does, for runs whose process is gone
     pending = request.query_params.get("pending", "true").lower() not in ("0", "false", "no")
     found = ctx.store.approval_requests(pending_only=pending, limit=_query_int(request, "limit", 50))
     return JSONResponse([request_json(r) for r in found])
@@ -354,11 +424,42 @@ def _decide(request: Request, action: str, call: Any) -> Response:
     try:
         decided = call(store, request.path_params["id"], user, body)
     except UsageError as e:
+        _json_words(e)
         found = store.approval(request.path_params["id"])
         if refusal(found, store.approval_audit(found.id), user, action) is not None:
             raise Forbidden(e.message, e.hint) from None
         raise
     return JSONResponse(request_json(decided) | {"by": user})
+
+
+def _account(user: str) -> str:
+    """The audit trail's os_user for a vote over HTTP: the token's user, marked as such
+    (the server's own OS account says nothing about who voted)."""
+    return f"api:{user}"
+
+
+def _required(text: str, key: str, action: str) -> str:
+    if not text.strip():
+        raise UsageError(f'"{key}" is required to {action}', hint=f'e.g. {{"{key}": "needs more testing"}}')
+    return text
+
+
+_FLAG = re.compile(r"--([a-z][a-z-]*)")
+
+
+def _json_words(e: OrchestrateError) -> None:
+    """A service's message names CLI flags (--rewind-to); over HTTP they are JSON fields ("rewind_to")."""
+    e.message = _FLAG.sub(lambda m: '"' + m.group(1).replace("-", "_") + '"', e.message)
+    e.hint = _FLAG.sub(lambda m: '"' + m.group(1).replace("-", "_") + '"', e.hint) if e.hint else e.hint
+    e.args = (e.message,)
+
+
+def _query_words(e: OrchestrateError) -> None:
+    """A service's message names CLI options (--since "x"); over HTTP they are query parameters (?since=x)."""
+    quoted = re.compile(r"""--([a-z][a-z-]*) (["'])(.*?)\2""")
+    e.message = _FLAG.sub(r"?\1", quoted.sub(r"?\1=\3", e.message))
+    e.hint = _FLAG.sub(r"?\1", quoted.sub(r"?\1=\3", e.hint)) if e.hint else e.hint
+    e.args = (e.message,)
 
 
 def _optional_text(body: dict[str, Any], key: str) -> str | None:
@@ -374,7 +475,9 @@ def approve(request: Request) -> Response:
     return _decide(
         request,
         "approve",
-        lambda store, rid, user, body: approvals.approve(store, rid, user, _optional_text(body, "comment")),
+        lambda store, rid, user, body: approvals.approve(
+            store, rid, user, _optional_text(body, "comment"), account=_account(user)
+        ),
     )
 
 
@@ -383,7 +486,9 @@ def reject(request: Request) -> Response:
 
     def call(store: Any, rid: str, user: str, body: dict[str, Any]) -> Any:
         reason = _optional_text(body, "reason") or _optional_text(body, "comment") or ""
-        return approvals.reject(store, rid, user, reason)
+        return approvals.reject(
+            store, rid, user, _required(reason, "reason", "reject"), account=_account(user)
+        )
 
     return _decide(request, "reject", call)
 
@@ -395,7 +500,7 @@ def delegate(request: Request) -> Response:
         to = (_optional_text(body, "to") or "").strip()
         if not to:
             raise UsageError('"to" is required: the user who gets your vote', hint='e.g. {"to": "carol"}')
-        return approvals.delegate(store, rid, user, to)
+        return approvals.delegate(store, rid, user, to, account=_account(user))
 
     return _decide(request, "delegate", call)
 
@@ -404,8 +509,9 @@ def push_back(request: Request) -> Response:
     from orchestrate.services import approvals
 
     def call(store: Any, rid: str, user: str, body: dict[str, Any]) -> Any:
-        reason = _optional_text(body, "reason") or ""
-        return approvals.push_back(store, rid, user, reason, _optional_text(body, "rewind_to"))
+        reason = _required(_optional_text(body, "reason") or "", "reason", "push back")
+        rewind_to = _optional_text(body, "rewind_to")
+        return approvals.push_back(store, rid, user, reason, rewind_to, account=_account(user))
 
     return _decide(request, "push-back", call)
 
@@ -421,11 +527,15 @@ def _metric_filters(request: Request) -> tuple[float | None, str | None, str | N
     from orchestrate.metrics import service
 
     since = request.query_params.get("since") or None
-    return (
-        None if since is None else service.parse_since(since),
-        request.query_params.get("pipeline") or None,
-        request.query_params.get("status") or None,
-    )
+    try:
+        return (
+            None if since is None else service.parse_since(since),
+            request.query_params.get("pipeline") or None,
+            request.query_params.get("status") or None,
+        )
+    except UsageError as e:
+        _query_words(e)
+        raise
 
 
 def metrics(request: Request) -> Response:
@@ -433,7 +543,11 @@ def metrics(request: Request) -> Response:
 
     since, pipeline, status = _metric_filters(request)
     by = request.query_params.get("by") or None
-    return JSONResponse(service.summarize(context(request).store, since, pipeline, status, by))
+    try:
+        return JSONResponse(service.summarize(context(request).store, since, pipeline, status, by))
+    except UsageError as e:
+        _query_words(e)
+        raise
 
 
 def metrics_daily(request: Request) -> Response:

@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 
-def listed_json(row: Any) -> dict[str, Any]:
-    """One ``registry.Listed`` row, as ``pipeline list --json`` prints it."""
+def listed_json(row: Any, registered: bool = True) -> dict[str, Any]:
+    """One ``registry.Listed`` row, as ``pipeline list --json`` prints it.
+
+    ``registered`` False: the file is valid but its text is not a stored version yet
+    (``version`` is then None; the next run or edit registers it)."""
     info = row.info
     last = info.last_run if info else None
     return {
@@ -26,6 +29,7 @@ def listed_json(row: Any) -> dict[str, Any]:
         "runs": {k.value: v for k, v in info.counts.items()} if info else {},
         "success_rate": info.success_rate if info else None,
         "error": row.error,
+        "registered": registered,
     }
 
 

@@ -21,6 +21,7 @@ from orchestrate.cli import (  # noqa: F401 - registry, runs and report_read add
     review,
     runs,
 )
+from orchestrate.cli import db as db_cli
 from orchestrate.cli import experiments as experiments_cli
 from orchestrate.cli import schedules as schedules_cli
 from orchestrate.cli import worker as worker_cli
@@ -54,6 +55,7 @@ app.command("review")(review.review_command)
 app.command("serve")(serve_command)
 app.command("worker")(worker_cli.worker_command)
 app.add_typer(schedules_cli.app, name="schedule")
+app.add_typer(db_cli.app, name="db")
 
 
 def _version(value: bool) -> None:

@@ -71,7 +71,9 @@ def add(
     from orchestrate.store import open_store
 
     s = settings()
-    goals.add(s, open_store(s.store_location), name, metric, target, pipeline or [], label or [], by, since)
+    with open_store(s.store_location) as store:
+        goals.add(s, store, name, metric, target, pipeline or [], label or [], by, since)
+        _warn_labels(goals.unknown_labels(s, store, label or []))
     (item,) = _progress(name)
     if as_json:
         _echo(goals.to_json(item))
@@ -149,12 +151,24 @@ def unlink(name: Name, pipeline: Pipelines = None, label: Labels = None, as_json
     _link(name, pipeline or [], label or [], remove=True, as_json=as_json)
 
 
+def _warn_labels(unknown: list[str]) -> None:
+    for label in unknown:
+        typer.echo(
+            f'warning: --label "{label}": no pipeline has this label yet; the goal counts none of its runs '
+            "until one does (labels: [...] in a pipeline file)",
+            err=True,
+        )
+
+
 def _link(name: str, pipelines: list[str], labels: list[str], *, remove: bool, as_json: bool) -> None:
     from orchestrate.review import goals
     from orchestrate.store import open_store
 
     s = settings()
-    goal = goals.link(s, open_store(s.store_location), name, pipelines, labels, remove=remove)
+    with open_store(s.store_location) as store:
+        goal = goals.link(s, store, name, pipelines, labels, remove=remove)
+        if not remove:
+            _warn_labels(goals.unknown_labels(s, store, labels))
     if as_json:
         (item,) = _progress(name)
         _echo(goals.to_json(item))

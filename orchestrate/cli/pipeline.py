@@ -255,6 +255,13 @@ def run(
     if dry_run:
         _dry_run(pipeline, overrides, max_parallel, as_json, simulated)
         return
+    if queue and detach:
+        from orchestrate.domain.errors import UsageError
+
+        raise UsageError(
+            "--queue and --detach: a queued run is started by `orchestrate worker`, in the background",
+            hint="use one: --queue (the worker starts it) or --detach (start it now, in the background)",
+        )
     store, state, spec = runs.prepare(
         s,
         pipeline,

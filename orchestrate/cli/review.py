@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from orchestrate.cli.common import handle_errors, settings
+from orchestrate.domain.errors import UsageError
 from orchestrate.domain.status import ExitCode
 
 
@@ -49,17 +50,23 @@ def review_command(
     from orchestrate.ui import review_view
     from orchestrate.ui.console import stdout_console
 
+    if history and (apply or check):
+        flag = "--apply" if apply else "--check"
+        raise UsageError(
+            f"{flag} cannot be used with --history",
+            hint="orchestrate review --history lists past actions only",
+        )
     s = settings()
-    store = open_store(s.store_location)
-    if history:
-        actions = service.history(store, limit)
-        if as_json:
-            typer.echo(json.dumps([service.action_json(a) for a in actions], indent=2))
-        else:
-            stdout_console().print(review_view.history_table(actions, time.time()))
-        return
-    result = service.review(s, store)
-    outcomes = service.apply(s, store, result.findings, result.now, by=s.user) if apply else None
+    with open_store(s.store_location) as store:
+        if history:
+            actions = service.history(store, limit)
+            if as_json:
+                typer.echo(json.dumps([service.action_json(a) for a in actions], indent=2))
+            else:
+                stdout_console().print(review_view.history_table(actions, time.time()))
+            return
+        result = service.review(s, store)
+        outcomes = service.apply(s, store, result.findings, result.now, by=s.user) if apply else None
     if as_json:
         data: dict[str, object] = {"findings": [f.to_json() for f in result.findings]}
         if outcomes is not None:

@@ -14,6 +14,8 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def _check_port(host: str, port: int) -> None:
+    """Bind once to find out, before serving, whether --host and --port can be listened on."""
+    import errno
     import socket
 
     from orchestrate.domain.errors import UsageError
@@ -23,7 +25,17 @@ def _check_port(host: str, port: int) -> None:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
+        except socket.gaierror as e:  # a name that does not resolve
+            raise UsageError(
+                f"--host {host}: not an address of this machine ({e.strerror})",
+                hint="use an IP address or a name of this machine, e.g. --host 127.0.0.1",
+            ) from None
         except OSError as e:
+            if e.errno == errno.EADDRNOTAVAIL:  # resolves, but is not one of ours
+                raise UsageError(
+                    f"--host {host}: not an address of this machine ({e.strerror})",
+                    hint="use an address this machine has, e.g. --host 127.0.0.1 or --host 0.0.0.0",
+                ) from None
             raise UsageError(
                 f"--port {port}: cannot listen on {host}:{port} ({e.strerror})",
                 hint=f"pick another port: orchestrate serve --port {port + 1}",
@@ -35,7 +47,7 @@ def serve(
     host: Annotated[
         str, typer.Option("--host", help="Address to listen on. Anything but loopback exposes the API.")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on.")] = 8080,
+    port: Annotated[int, typer.Option("--port", "-p", min=1, max=65535, help="Port to listen on.")] = 8080,
     read_only: Annotated[
         bool, typer.Option("--read-only", help="Serve no mutating route: look, never touch.")
     ] = False,

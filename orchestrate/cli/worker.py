@@ -35,7 +35,9 @@ def worker_command(
     ] = None,
     port: Annotated[
         int | None,
-        typer.Option("--port", min=0, help="HTTP port for /wake, /health, /metrics (default 8091; 0: any)."),
+        typer.Option(
+            "--port", min=0, max=65535, help="HTTP port for /wake, /health, /metrics (default 8091; 0: any)."
+        ),
     ] = None,
     host: Annotated[
         str | None,
@@ -71,16 +73,23 @@ def worker_command(
     """
     import os
 
+    from orchestrate.domain.errors import UsageError
     from orchestrate.worker.config import env_now, worker_config
+    from orchestrate.worker.schedules import is_rehearsal
     from orchestrate.worker.service import Worker
 
     s = settings()
     config = worker_config(s.config, os.environ, max_runs=max_runs, port=port, host=host, grace=grace)
     fixed = env_now(os.environ)
+    if fixed is not None and is_rehearsal(fixed):
+        raise UsageError(
+            "ORCHESTRATE_NOW: a worker fires only slots that have come, and this time is ahead of the real one",
+            hint="rehearse a future time with `orchestrate schedule tick --now TIME` (it records nothing)",
+        )
     worker = Worker(s, config, clock=(lambda: fixed) if fixed is not None else time.time, log=_log)
     if once:
         worker.run_pass()
-        _log(f"one pass done: started {len(worker.children)} run(s)")
+        _log(f"one pass done: started {len(worker.children) + worker.review_started} run(s)")
         return
     worker.run_forever()
 

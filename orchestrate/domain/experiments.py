@@ -123,6 +123,12 @@ def parse_forced(pairs: Iterable[str], experiments: Sequence[Experiment], pipeli
                 f"--variant {pair}: experiment {name} has no variant {value!r} (variants: {listed})",
                 hint=f"e.g. --variant {name}={experiment.variants[0].name}",
             )
+        if name in out and out[name] != value:
+            raise UsageError(
+                f"--variant {pair}: experiment {name} is already forced to {out[name]!r} "
+                f"(--variant {name}={out[name]})",
+                hint=f"give --variant {name}=... once",
+            )
         out[name] = value
     return out
 
@@ -162,16 +168,28 @@ def restore(experiments: Sequence[Experiment], stored: Mapping[str, tuple[str, s
     return out
 
 
-def lookup(assignments: Sequence[Assignment], ref: str) -> str | None:
-    """``variant.NAME`` → the variant's name; ``variant.NAME.FIELD`` → its prompt, model or skill."""
+def lookup(assignments: Sequence[Assignment], ref: str, stage: str | None = None) -> str | None:
+    """``variant.NAME`` → the variant's name; ``variant.NAME.FIELD`` → its prompt, model or skill.
+
+    With ``stage``, only experiments that apply to it (their ``stages:``) are seen: None otherwise.
+    """
     rest = ref.removeprefix("variant.")
-    for a in assignments:
+    seen = [a for a in assignments if stage is None or a.experiment.applies_to(stage)]
+    for a in seen:
         if rest == a.experiment.name:
             return a.variant.name
     name, _, fieldname = rest.rpartition(".")
-    for a in assignments:
+    for a in seen:
         if name == a.experiment.name:
             return a.variant.fields.get(fieldname, "")
+    return None
+
+
+def stage_skill(assignments: Sequence[Assignment], stage: str) -> str | None:
+    """The skill (path) a variant sets for this stage (the first applying experiment's), if any."""
+    for a in assignments:
+        if "skill" in a.variant.fields and a.experiment.applies_to(stage):
+            return a.variant.fields["skill"]
     return None
 
 

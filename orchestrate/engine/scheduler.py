@@ -15,7 +15,6 @@ import collections
 import math
 import os
 import signal
-import socket
 import time
 from collections import deque
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from orchestrate.domain.events import (
     StageStarted,
     StageWaiting,
 )
+from orchestrate.domain.hosts import host_name
 from orchestrate.domain.status import STAGE_SATISFIED, OnFailure, RunStatus, StageStatus
 from orchestrate.engine.config import (
     ApprovalGate,
@@ -113,7 +113,7 @@ class Scheduler:
 
     async def run(self) -> RunResult:
         os.makedirs(self.cfg.log_dir, exist_ok=True)
-        self.sink.emit(RunStarted(self.cfg.run_id, self.clock(), os.getpid(), socket.gethostname()))
+        self.sink.emit(RunStarted(self.cfg.run_id, self.clock(), os.getpid(), host_name()))
         send, recv = anyio.create_memory_object_stream[tuple[str, StageStatus]](math.inf)
         timed_out = False
         async with anyio.create_task_group() as tg:
@@ -326,7 +326,7 @@ class Scheduler:
 
     async def rollback_only(self, to: str | None, who: str) -> RunResult:
         """``pipeline rollback``: undo a finished run's succeeded stages (from ``to`` on) in reverse order."""
-        self.sink.emit(RunStarted(self.cfg.run_id, self.clock(), os.getpid(), socket.gethostname()))
+        self.sink.emit(RunStarted(self.cfg.run_id, self.clock(), os.getpid(), host_name()))
         done = [n for n in self.dag.topological() if self.status.get(n) is StageStatus.SUCCEEDED]
         if to is not None:
             later = self.dag.descendants(to)

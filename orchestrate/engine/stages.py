@@ -20,13 +20,14 @@ import anyio
 
 from orchestrate.domain.events import EventSink, StageFinished, StageStarted
 from orchestrate.domain.experiments import lookup as variant_lookup
-from orchestrate.domain.experiments import prompt_variant, stage_model
+from orchestrate.domain.experiments import prompt_variant, stage_model, stage_skill
 from orchestrate.domain.status import StageStatus
 from orchestrate.engine.config import Executor, Job, RunConfig, format_seconds, safe_name
 from orchestrate.engine.masking import mask_text
 from orchestrate.engine.outputs import OutputError, read_outputs
 from orchestrate.engine.process import ProcessResult, command_argv, display_argv
 from orchestrate.engine.python_stage import PythonStageError, StageContext, run_python, write_traceback
+from orchestrate.engine.usage import RESERVED as USAGE_KEYS
 from orchestrate.engine.usage import parse_usage
 from orchestrate.spec.interpolate import interpolate
 from orchestrate.spec.model import StageSpec
@@ -172,6 +173,8 @@ class StageRunner:
                     error = f"killed by {signal.Signals(-code).name}"
                 else:
                     error = result.error or f"exit code {code}"
+            if error is not None:  # a failed or timed-out attempt spent too: keep the usage it reported
+                outputs = self.spent_usage(output_path)
             if agent is not None:  # what the agent used, for metrics: parsed from its output
                 usage = parse_usage(agent.usage, log_path, agent.usage_paths)
                 model = self.model(spec)
@@ -240,7 +243,12 @@ class StageRunner:
         if spec.agent is not None:
             agent = self.cfg.agents[spec.agent]
             task = interpolate(spec.task or "", lookup, shell=False)
-            fill = {"{task}": task, "{model}": self.model(spec) or "", "{workspace}": self.cfg.workspace}
+            fill = {
+                "{task}": task,
+                "{model}": self.model(spec) or "",
+                "{skill}": stage_skill(self.cfg.variants, spec.group or spec.name) or "",
+                "{workspace}": self.cfg.workspace,
+            }
             out = []
             for part in agent.command:
                 for key, value in fill.items():
@@ -251,6 +259,14 @@ class StageRunner:
             values = {k: interpolate(str(v), lookup, shell=False) for k, v in spec.with_.items()}
             return tuple(self.cfg.child_command(spec.uses, values))
         return tuple(command_argv(interpolate(spec.run or "", lookup, shell=True)))
+
+    def spent_usage(self, output_path: str) -> dict[str, str]:
+        """The usage keys (cost, tokens, model...) a failed attempt wrote, for budgets and metrics."""
+        try:
+            written = read_outputs(output_path)
+        except OutputError:
+            return {}
+        return {k: self.mask(v) for k, v in written.items() if k in USAGE_KEYS}
 
     def model(self, spec: StageSpec) -> str | None:
         """The agent's model, unless a variant of the run sets one for this stage."""
@@ -304,7 +320,7 @@ class StageRunner:
         if name.startswith("event."):
             return self.cfg.event.lookup(name) if self.cfg.event else None
         if name.startswith("variant."):
-            return variant_lookup(self.cfg.variants, name)
+            return variant_lookup(self.cfg.variants, name, (stage.group or stage.name) if stage else None)
         if name.startswith("stages.") and ".outputs." in name:
             producer, _, key = name[len("stages.") :].partition(".outputs.")
             return self.outputs.get(producer, {}).get(key)
@@ -330,6 +346,9 @@ class StageRunner:
         pairs = prompt_variant(self.cfg.variants, spec.group or spec.name)
         if pairs:
             env["ORCHESTRATE_VARIANTS"] = pairs
+        skill = stage_skill(self.cfg.variants, spec.group or spec.name)
+        if skill:
+            env["ORCHESTRATE_SKILL"] = skill
         for name in (*self.cfg.spec.secrets, *spec.secrets):
             env[name] = self.cfg.secrets[name]
         for key, value in spec.env.items():

@@ -192,10 +192,12 @@ def success_test(variants: Sequence[VariantStats]) -> TestResult:
 def duration_test(variants: Sequence[VariantStats]) -> TestResult:
     from scipy import stats
 
+    # Like the success test: the variants with durations are compared (a declared variant
+    # without runs yet is left out, not a reason to test nothing).
     samples = [v.durations for v in variants if v.durations]
-    name = "mann_whitney_u" if len(variants) == 2 else "kruskal_wallis"
-    if len(samples) < 2 or len(samples) < len(variants):
-        return TestResult(name, None, "needs durations of every variant")
+    name = "mann_whitney_u" if len(samples) <= 2 else "kruskal_wallis"
+    if len(samples) < 2:
+        return TestResult(name, None, "needs durations of two variants")
     if len({d for s in samples for d in s}) == 1:
         return TestResult(name, 1.0, "every run took the same time")
     if len(samples) == 2:
@@ -275,9 +277,21 @@ def declared_variants(store: Any, pipeline: str, experiment: str) -> list[str]:
 
 
 def load_report(store: Any, experiment: str, pipeline: str | None) -> ExperimentReport:
-    from orchestrate.domain.errors import NotFoundError
+    from orchestrate.domain.errors import NotFoundError, UsageError
 
     runs = store.experiments().runs(experiment, pipeline)
+    if pipeline is None:  # one experiment name in two pipelines is two experiments: never pooled
+        declaring = {
+            info.name for info in store.pipelines() if declared_variants(store, info.name, experiment)
+        }
+        found = sorted({r.pipeline for r in runs} | declaring)
+        if len(found) > 1:
+            raise UsageError(
+                f"experiment {experiment} is declared by {len(found)} pipelines: {', '.join(found)}; "
+                "say which with --pipeline",
+                hint=f"orchestrate experiment report {experiment} --pipeline {found[0]}",
+            )
+        pipeline = found[0] if found else None
     pipelines = sorted({r.pipeline for r in runs} | ({pipeline} if pipeline else set()))
     declared = [v for p in pipelines for v in declared_variants(store, p, experiment)]
     if not runs and not declared:

@@ -30,6 +30,7 @@ class ReviewConfig:
     timeout_min_attempts: int = 3  # ... once it has at least this many
     duration_ratio: float = 1.5  # P95 of the last N succeeded attempts vs the N before
     duration_window: int = 10
+    min_duration: float = 1.0  # ... and only when the P95 grew by at least this many seconds (not noise)
     cost_ratio: float = 3.0  # a run costing this many times its pipeline's median
     cost_window: int = 50  # the median is over the pipeline's last N runs that reported a cost ...
     cost_min_runs: int = 5  # ... once there are at least this many
@@ -52,7 +53,14 @@ _COUNTS = (
     "approval_min_decisions",
 )
 _RATIOS = ("timeout_ratio", "duration_ratio", "cost_ratio", "approval_ratio")
-KEYS = (*_DURATIONS, *_COUNTS, *_RATIOS, "auto_schedule", "on")
+# The range of each ratio: (lowest, lowest included, highest), and an example for the hint.
+_RANGES: dict[str, tuple[float, bool, float | None, str]] = {
+    "timeout_ratio": (0.0, False, 1.0, "a share of attempts above 0 and at most 1, e.g. 0.3"),
+    "duration_ratio": (1.0, False, None, "a factor above 1, e.g. 1.5"),
+    "cost_ratio": (1.0, False, None, "a factor above 1, e.g. 3"),
+    "approval_ratio": (1.0, True, None, "a factor of at least 1, e.g. 3"),
+}
+KEYS = (*_DURATIONS, "min_duration", *_COUNTS, *_RATIOS, "auto_schedule", "on")
 
 
 def review_config(settings: Settings) -> ReviewConfig:
@@ -94,9 +102,26 @@ def _value(where: str, key: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise WorkspaceError(f"{where}: {value!r} is not a whole number of at least 1")
         return value
+    if key == "min_duration":  # 0 turns the floor off
+        from orchestrate.spec.durations import parse_duration
+
+        try:
+            seconds = parse_duration(value)
+        except ValueError as e:
+            raise WorkspaceError(f"{where}: {e}") from None
+        if seconds < 0:
+            raise WorkspaceError(f"{where}: must not be negative")
+        return seconds
     if key in _RATIOS:
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise WorkspaceError(f"{where}: {value!r} is not a number above 0", hint="e.g. 0.3 or 1.5")
+        low, included, high, wanted = _RANGES[key]
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or value != value  # NaN
+            or (value < low if included else value <= low)
+            or (high is not None and value > high)
+        ):
+            raise WorkspaceError(f"{where}: {value!r} is out of range: must be {wanted}")
         return float(value)
     if key == "auto_schedule":
         if not isinstance(value, bool):

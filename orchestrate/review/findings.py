@@ -6,13 +6,14 @@
                          that ran it (N = consecutive_failures)
     timeout_pattern      at least timeout_ratio of a stage's last timeout_window attempts timed out
     duration_regression  P95 of a stage's last duration_window succeeded attempts is at least
-                         duration_ratio × the P95 of the duration_window before
+                         duration_ratio × the P95 of the duration_window before, and at
+                         least min_duration (1s) longer: a few milliseconds more is noise
     cost_anomaly         a run cost at least cost_ratio × the median of its pipeline's last
                          cost_window runs that reported a cost
     stuck_approval       an approval pending longer than approval_ratio × the median time its
                          pipeline's decided approvals took
-    duplicate_runs       two or more pending runs (or pending beside a running one) of the same
-                         pipeline with the same variables
+    duplicate_runs       two or more pending or queued runs (or one beside a running one) of the
+                         same pipeline with the same variables
     stalled_goal         a goal whose status is stalled (see domain.review)
 
 Only history newer than ``lookback`` (30 days) is read.
@@ -55,8 +56,8 @@ def stale_runs(store: Store, cfg: ReviewConfig, now: float) -> list[Finding]:
 
     out = []
     for run_id, pipeline, status, _vars, created, pid, host, beat, last in store.review().active_runs():
-        if status == RunStatus.WAITING_APPROVAL.value:
-            continue  # a run at a gate waits for a person: stuck_approval judges that
+        if status in (RunStatus.WAITING_APPROVAL.value, RunStatus.QUEUED.value):
+            continue  # at a gate it waits for a person (stuck_approval); queued, for the worker
         last_change = last if last is not None else created
         idle = now - last_change
         if idle <= cfg.stale_after:
@@ -159,7 +160,8 @@ def timeout_patterns(store: Store, cfg: ReviewConfig, now: float) -> list[Findin
                     pipeline=pipeline,
                     summary=f"{len(timed_out)} of the last {len(attempts)} attempts of {pipeline}/{stage} "
                     f"timed out ({share:.0%})",
-                    action=f"raise stages[{stage}].timeout in {pipeline}'s definition, or find what hangs: "
+                    # No apostrophe: the action reaches shell stages as ${event.suggested_action}.
+                    action=f"raise stages[{stage}].timeout in the definition of {pipeline}, or find what hangs: "
                     f"orchestrate pipeline logs {timed_out[0]} {stage}",
                     runs=tuple(dict.fromkeys(timed_out)),
                     details={
@@ -186,7 +188,7 @@ def duration_regressions(store: Store, cfg: ReviewConfig, now: float) -> list[Fi
         last, before = attempts[:n], attempts[n:]
         now_p95, was_p95 = p95([d for _, d in last]), p95([d for _, d in before])
         assert now_p95 is not None and was_p95 is not None
-        if was_p95 > 0 and now_p95 >= cfg.duration_ratio * was_p95:
+        if was_p95 > 0 and now_p95 >= cfg.duration_ratio * was_p95 and now_p95 - was_p95 >= cfg.min_duration:
             slow = [run_id for run_id, d in last if d > was_p95]
             out.append(
                 Finding(
@@ -287,13 +289,15 @@ def stuck_approvals(store: Store, cfg: ReviewConfig, now: float) -> list[Finding
 
 def duplicate_runs(store: Store, cfg: ReviewConfig, now: float) -> list[Finding]:
     groups: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+    waiting = (RunStatus.PENDING.value, RunStatus.QUEUED.value)  # not started yet: cancelling costs nothing
     for run_id, pipeline, status, variables, *_rest in store.review().active_runs():
-        if status in (RunStatus.PENDING.value, RunStatus.RUNNING.value):
+        if status in (*waiting, RunStatus.RUNNING.value):
             canonical = json.dumps(json.loads(variables), sort_keys=True)
             groups[(pipeline, canonical)].append((run_id, status))
     out = []
     for (pipeline, variables), runs in groups.items():
-        pending = [run_id for run_id, status in runs if status == RunStatus.PENDING.value]
+        pending = [run_id for run_id, status in runs if status in waiting]
+        queued = sum(status == RunStatus.QUEUED.value for _, status in runs)
         if len(runs) < 2 or not pending:
             continue
         digest = hashlib.sha256(variables.encode()).hexdigest()[:12]
@@ -306,10 +310,10 @@ def duplicate_runs(store: Store, cfg: ReviewConfig, now: float) -> list[Finding]
                 subject=f"{pipeline}@{digest}",
                 pipeline=pipeline,
                 summary=f"{len(runs)} runs of {pipeline} with the same variables are queued or running "
-                f"({len(pending)} pending)",
+                f"({len(pending)} not started{f', {queued} of them queued' if queued else ''})",
                 action=f"orchestrate pipeline cancel {extra[-1]}   (keep {keep})",
                 runs=tuple(reversed([r for r, _ in runs])),
-                details={"variables": json.loads(variables), "pending": len(pending)},
+                details={"variables": json.loads(variables), "pending": len(pending), "queued": queued},
             )
         )
     return out

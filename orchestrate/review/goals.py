@@ -16,6 +16,7 @@ figures mean for the goal is ``domain.review.judge``'s.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -62,7 +63,7 @@ def parse_target(metric: GoalMetric, text: str) -> float:
             value = parse_duration(raw if not re.fullmatch(r"[0-9.]+", raw) else float(raw))
         except ValueError:
             raise bad from None
-        if value <= 0:
+        if not math.isfinite(value) or value <= 0:
             raise bad
         return value
     percent = metric is GoalMetric.SUCCESS_RATE and raw.endswith("%")
@@ -71,6 +72,8 @@ def parse_target(metric: GoalMetric, text: str) -> float:
         value = float(raw)
     except ValueError:
         raise bad from None
+    if not math.isfinite(value):  # nan, inf: no progress can be measured against them
+        raise bad
     if metric is GoalMetric.SUCCEEDED_RUNS and (value != int(value) or value < 1):
         raise bad
     if metric is GoalMetric.SUCCESS_RATE:
@@ -161,6 +164,10 @@ def add(
     )
     if goal.deadline is not None and goal.deadline <= now:
         raise UsageError(f'--by "{by}": already past', hint="give a date in the future")
+    if goal.deadline is not None and goal.since >= goal.deadline:
+        raise UsageError(
+            f'--since "{since}" is not before --by "{by}"', hint="count from a date before the deadline"
+        )
     store.review().add_goal(goal)
     return goal
 
@@ -176,12 +183,29 @@ def link(
     if not pipelines and not labels:
         raise UsageError("nothing to link", hint=f"orchestrate goal link {name} --pipeline P or --label L")
     links = (
-        [(LinkKind.PIPELINE, p) for p in pipelines] + [(LinkKind.LABEL, label) for label in labels]
+        [(LinkKind.PIPELINE, p) for p in pipelines] + [(LinkKind.LABEL, label.strip()) for label in labels]
         if remove
         else links_from(settings, store, pipelines, labels)
     )
+    if remove:
+        held = set(store.review().goal(name).links)
+        for kind, value in links:
+            if (kind, value) not in held:
+                shown = ", ".join(f"--{k.value} {v}" for k, v in sorted(held)) or "none"
+                raise UsageError(
+                    f'goal {name} has no link --{kind.value} "{value}" (its links: {shown})',
+                    hint=f"orchestrate goal show {name}",
+                )
     store.review().link_goal(name, links, time.time(), remove)
     return store.review().goal(name)
+
+
+def unknown_labels(settings: Settings, store: Store, labels: Sequence[str]) -> list[str]:
+    """The labels no known pipeline has (yet): worth a warning, not an error."""
+    if not labels:
+        return []
+    known = {label for own in pipeline_labels(settings, store).values() for label in own}
+    return [label.strip() for label in labels if label.strip() and label.strip() not in known]
 
 
 def pipeline_labels(settings: Settings, store: Store) -> dict[str, tuple[str, ...]]:

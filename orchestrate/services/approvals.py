@@ -288,8 +288,9 @@ def _vote(
     kind: str,
     comment: str | None,
     data: Mapping[str, Any] | None = None,
+    account: str | None = None,
 ) -> ApprovalRequest:
-    claimed_os = os_user()
+    claimed_os = account or os_user()
     refused: list[str] = []
 
     def step(request: ApprovalRequest, audit: list[AuditEntry]) -> Any:
@@ -317,18 +318,32 @@ def _vote(
     return request
 
 
-def approve(store: Store, request_id: str, user: str, comment: str | None) -> ApprovalRequest:
-    return _vote(store, request_id, user, "approve", "approved", comment)
+# ``account``: who the audit trail says was at the keyboard (os_user); the OS user by
+# default, "api:USER" for a vote cast over ``orchestrate serve`` with USER's token.
 
 
-def reject(store: Store, request_id: str, user: str, reason: str) -> ApprovalRequest:
+def approve(
+    store: Store, request_id: str, user: str, comment: str | None, *, account: str | None = None
+) -> ApprovalRequest:
+    return _vote(store, request_id, user, "approve", "approved", comment, account=account)
+
+
+def reject(
+    store: Store, request_id: str, user: str, reason: str, *, account: str | None = None
+) -> ApprovalRequest:
     if not reason.strip():
         raise UsageError("--reason is required to reject", hint='e.g. --reason "needs more testing"')
-    return _vote(store, request_id, user, "reject", "rejected", reason)
+    return _vote(store, request_id, user, "reject", "rejected", reason, account=account)
 
 
 def push_back(
-    store: Store, request_id: str, user: str, reason: str, rewind_to: str | None
+    store: Store,
+    request_id: str,
+    user: str,
+    reason: str,
+    rewind_to: str | None,
+    *,
+    account: str | None = None,
 ) -> ApprovalRequest:
     request = store.approval(request_id)
     if request.max_iterations is not None and request.iteration >= request.max_iterations:
@@ -347,11 +362,13 @@ def push_back(
             f"--rewind-to {target}: not a stage before {request.stage}",
             hint=f"stages before it: {', '.join(sorted(before)) or 'none'}",
         )
-    return _vote(store, request_id, user, "push-back", "pushed_back", reason, {"rewind_to": target})
+    return _vote(store, request_id, user, "push-back", "pushed_back", reason, {"rewind_to": target}, account)
 
 
-def delegate(store: Store, request_id: str, user: str, to: str) -> ApprovalRequest:
-    claimed_os = os_user()
+def delegate(
+    store: Store, request_id: str, user: str, to: str, *, account: str | None = None
+) -> ApprovalRequest:
+    claimed_os = account or os_user()
     refused: list[str] = []
 
     def step(request: ApprovalRequest, audit: list[AuditEntry]) -> Any:

@@ -1,8 +1,9 @@
 """Budgets (issue 10): the engine's BudgetGuard, wired to the store's history and approvals.
 
 The forecast of a stage is the P95 (nearest rank: the ⌈0.95·n⌉-th smallest) of the cost and
-of the tokens of its newest attempts (at most 200) with the same model in the same
-pipeline, from ``task_metrics``; with no such attempt there is no forecast, and the check
+of the tokens of its newest attempts (at most 200), failed ones included, with the same
+configured model (the run's model variant for the stage, else the agent's ``model:``; any
+model when none is configured) in the same pipeline, from ``task_metrics``; with no such attempt there is no forecast, and the check
 uses the spend so far alone. ``on_exceed: approval`` opens an ordinary approval request
 (``orchestrate approval list`` shows it, as stage ``NAME:budget``) whose audit trail
 carries the forecast.
@@ -47,7 +48,7 @@ def forecaster(store: Store, pipeline: str):  # type: ignore[no-untyped-def]
 
     def forecast(stage: StageSpec, model: str | None) -> Forecast:
         task_type = stage.group or stage.name
-        what = f"{task_type} × {model or 'no model'}"
+        what = f"{task_type} × {model or 'any model'}"
         rows = table.stage_usage(pipeline, task_type, model, HISTORY)
         costs = [c for c, _ in rows if c is not None]
         tokens = [t for _, t in rows if t is not None]

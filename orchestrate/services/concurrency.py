@@ -1,5 +1,9 @@
 """Per-pipeline concurrency (issue 11): ``concurrency: {limit: 1, on_conflict: queue}``.
 
+``concurrency:`` present means a limit: ``limit`` defaults to 1 and ``on_conflict`` to
+``queue``, so ``concurrency: {}`` and ``concurrency: {on_conflict: skip}`` both allow one
+active run. Without ``concurrency:`` there is no limit.
+
 Applied when a new run is about to start, whatever started it (a manual run, the queue,
 a schedule, an event). Runs that are pending, running or waiting at a gate hold a slot;
 queued runs wait for one. On conflict:
@@ -40,7 +44,7 @@ class Policy:
 
     @classmethod
     def of(cls, concurrency: Mapping[str, Any] | None) -> Policy | None:
-        if not concurrency:
+        if concurrency is None:  # no concurrency: key at all; {} is limit 1 (the defaults)
             return None
         mode = str(concurrency.get("on_conflict", "queue"))
         return cls(int(concurrency.get("limit", 1)), "cancel-older" if mode == "cancel" else mode)

@@ -3,17 +3,39 @@
 from __future__ import annotations
 
 import os
-import socket
 import time
 from functools import cache
 
-HEARTBEAT_EVERY = 5.0  # seconds between a run process's heartbeats
-DEAD_AFTER = 30.0  # a process that has not beaten for this long is dead
+from orchestrate.domain.hosts import host_name
+
+HEARTBEAT_ENV = "ORCHESTRATE_HEARTBEAT_EVERY"
+DEAD_AFTER_ENV = "ORCHESTRATE_DEAD_AFTER"
+
+
+def env_seconds(name: str, default: float) -> float:
+    """A positive number of seconds from the environment; the default when unset or not one.
+
+    Read once per process, at import: every process sharing a store should be given the
+    same values (``orchestrate worker`` refuses malformed ones with a clear message).
+    """
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = float(raw.removesuffix("s")) if raw else default
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+# Seconds between a run process's heartbeats, and the silence after which it is dead.
+# A run on another host is judged by its heartbeat alone, so DEAD_AFTER is how long a
+# crashed host's runs wait before another worker resumes them. Tests shorten both.
+HEARTBEAT_EVERY = env_seconds(HEARTBEAT_ENV, 5.0)
+DEAD_AFTER = env_seconds(DEAD_AFTER_ENV, 30.0)
 
 
 @cache
 def this_host() -> str:
-    return socket.gethostname()
+    return host_name()
 
 
 def pid_exists(pid: int) -> bool:

@@ -3,12 +3,18 @@
 A ``measure`` for the store writer (``Store.writer(run, measure)``), which stores the
 row in the same transaction as the attempt's end: it remembers when each attempt
 started and, when it finishes, builds duration, status, and the usage the stage reported in
-its reserved outputs (model, tokens, cost, prompt variant, skill version). The
+its reserved outputs (model, tokens, cost, prompt variant, skill version). The model
+is the configured one (the run's model variant for the stage, else the agent's ``model:``)
+when there is one, not the exact id the agent reported (``claude-sonnet-4-5-…``, kept in
+the attempt's outputs): that is what a budget forecast knows before the stage runs, and
+what ``metrics --by model`` and model experiments compare; a stage with no configured
+model records what it reported. The
 task type is the stage (a matrix instance counts as its group); the executor is the
 agent's label, or ``python`` / ``subprocess``. A value an agent reports that is not
 a number is left out rather than failing the run. The prompt variant is what the
 stage reported, else the run's ``experiment=variant`` pairs (comma-separated, sorted)
-of the experiments that apply to the stage (issue 10).
+of the experiments that apply to the stage (issue 10); the skill version is what the stage
+reported, else the skill (path) of the run's variant for the stage.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from collections.abc import Mapping, Sequence
 
 from orchestrate.domain.errors import OrchestrateError
 from orchestrate.domain.events import RunEvent, StageFinished, StageStarted
-from orchestrate.domain.experiments import Assignment, prompt_variant, stage_model
+from orchestrate.domain.experiments import Assignment, prompt_variant, stage_model, stage_skill
 from orchestrate.domain.metrics import TaskMetric, attempt_task_id, metric_status
 from orchestrate.engine.config import AgentConfig
 from orchestrate.spec.model import PipelineSpec
@@ -73,12 +79,14 @@ class Measure:
                 duration_seconds=max(0.0, event.at - start),
                 status=status,
                 created_at=event.at,
-                model=out.get("model")
-                or stage_model(self.variants, task_type)
-                or (agent.model if agent else None),
+                # The configured model (the run's variant for the stage, else the agent's), known
+                # before the stage runs, so budget forecasts find it; else what the stage reported.
+                model=stage_model(self.variants, task_type)
+                or (agent.model if agent else None)
+                or out.get("model"),
                 executor=agent.executor if agent else ("python" if spec and spec.python else "subprocess"),
                 prompt_variant=out.get("prompt_variant") or prompt_variant(self.variants, task_type),
-                skill_version=out.get("skill_version"),
+                skill_version=out.get("skill_version") or stage_skill(self.variants, task_type),
                 pipeline=self.pipeline,
                 run_id=event.run_id,
                 stage=event.stage,

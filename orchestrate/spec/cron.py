@@ -2,8 +2,15 @@
 
 Pure functions of their arguments (the current time is always passed in), so schedules
 are tested with any clock. Slot times are epoch seconds; a slot "fires" once the clock
-reaches it. Daylight-saving changes follow croniter over a zone-aware datetime: a local
-02:30 that does not exist is skipped, one that happens twice fires once.
+reaches it. Daylight-saving changes, as Vixie cron handles them:
+
+- a local time that happens twice (autumn, clocks go back): an expression with a fixed
+  minute and hour (``30 2 * * *``, ``@daily``) fires once, at the first occurrence; one
+  with ``*`` or a step in its minute or hour (``*/30 * * * *``, ``@hourly``) fires in both
+  hours, as elapsed time goes;
+- a local time that does not exist (spring, clocks go forward): croniter moves the slot to
+  the first instant after the gap, so ``30 2 * * *`` fires at 03:00 that day (once), and
+  ``0 * * * *`` has no 02:00 slot (01:00 is followed by 03:00).
 """
 
 from __future__ import annotations
@@ -46,12 +53,34 @@ def key(expr: str, tz: str | None) -> str:
     return f"{expr} @{tz}" if tz else expr
 
 
+def fixed_time(expr: str) -> bool:
+    """Whether the expression fires at set wall-clock times (no ``*`` nor step in its minute and hour)."""
+    text = expr.strip().lower()
+    if text.startswith("@"):
+        return text != "@hourly"
+    fields = text.split()
+    return len(fields) >= 2 and not any(c in field for field in fields[:2] for c in "*/")
+
+
+def _repeat(at: float, where: tzinfo) -> bool:
+    """Whether ``at`` is the second occurrence of its local time (the hour repeated when clocks go back)."""
+    local = datetime.fromtimestamp(at, where)
+    return local.replace(fold=0).timestamp() != at
+
+
 def next_times(expr: str, tz: str | None, after: float, count: int = 1) -> list[float]:
     """The next ``count`` slot times strictly after ``after``."""
     from croniter import croniter
 
-    it = croniter(expr, datetime.fromtimestamp(after, zone(tz)))
-    return [it.get_next(datetime).timestamp() for _ in range(count)]
+    where = zone(tz)
+    once = fixed_time(expr)
+    it = croniter(expr, datetime.fromtimestamp(after, where))
+    out: list[float] = []
+    while len(out) < count:
+        at = it.get_next(datetime).timestamp()
+        if not (once and _repeat(at, where)):
+            out.append(at)
+    return out
 
 
 def due(expr: str, tz: str | None, after: float, until: float, limit: int = MAX_CATCHUP) -> list[float]:
@@ -63,13 +92,16 @@ def due(expr: str, tz: str | None, after: float, until: float, limit: int = MAX_
     from croniter import croniter
 
     # croniter steps back from strictly before its start: start just after ``until``.
-    it = croniter(expr, datetime.fromtimestamp(until + 0.001, zone(tz)))
+    where = zone(tz)
+    once = fixed_time(expr)
+    it = croniter(expr, datetime.fromtimestamp(until + 0.001, where))
     slots: list[float] = []
     while len(slots) < limit:
         at = it.get_prev(datetime).timestamp()
         if at <= after:
             break
-        slots.append(at)
+        if not (once and _repeat(at, where)):
+            slots.append(at)
     return slots[::-1]
 
 

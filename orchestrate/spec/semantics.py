@@ -44,6 +44,8 @@ def check(data: dict[str, Any], doc: Document) -> list[tuple[str, ...]] | None:
     _check_handlers(data.get("handlers") or {}, doc)
     _check_triggers(data, doc)
     _check_experiments(data.get("experiments"), index, doc)
+    _check_variant_scope(data, doc)
+    _check_budgets(data, doc)
 
     needs = resolve_needs(stages, doc)
     # Upstream questions need one acyclic graph with one stage per name.
@@ -180,6 +182,14 @@ def _check_experiments(experiments: Any, index: dict[str, int], doc: Document) -
     for key, experiment in pairs:
         base: FieldPath = ("experiments", key)
         name = experiment.get("name", key)
+        if "." in str(name):  # ${variant.NAME.FIELD} would be ambiguous
+            where = (*base, "name") if "name" in experiment else base
+            doc.add(
+                where,
+                f'experiment name "{name}" contains "."',
+                f"use - or _ instead (e.g. {str(name).replace('.', '-')}): ${{variant.NAME.FIELD}} reads a field",
+                key="name" not in experiment,
+            )
         if name in names:
             doc.add((*base, "name"), f'duplicate experiment name "{name}"')
         names.add(name)
@@ -198,6 +208,46 @@ def _check_experiments(experiments: Any, index: dict[str, int], doc: Document) -
         for j, stage in enumerate(experiment.get("stages") or ()):
             if stage not in index:
                 doc.add((*base, "stages", j), f'unknown stage "{stage}"', stage_hint(stage, index))
+
+
+def _check_variant_scope(data: dict[str, Any], doc: Document) -> None:
+    """A stage outside an experiment's ``stages:`` does not get its variant: ``${variant.NAME}`` there is an error."""
+    raw = data.get("experiments")
+    if not raw:
+        return
+    only = {
+        str(e.get("name", key)): set(e["stages"])
+        for key, e in (list(enumerate(raw)) if isinstance(raw, list) else list(raw.items()))
+        if isinstance(e, dict) and e.get("stages") is not None
+    }
+    if not only:
+        return
+    for i, stage in enumerate(data["stages"]):
+        for rel, text, _ in stage_texts(stage):
+            if not isinstance(text, str):
+                continue
+            for ref in references(text):
+                rest = ref.removeprefix("variant.")
+                if rest == ref:
+                    continue
+                name = rest if rest in only else rest.rpartition(".")[0]
+                if name in only and stage["name"] not in only[name]:
+                    listed = ", ".join(sorted(only[name])) or "none"
+                    doc.add(
+                        ("stages", i, *rel),
+                        f'${{{ref}}}: experiment "{name}" does not apply to stage "{stage["name"]}" '
+                        f"(its stages: {listed})",
+                        f'add "{stage["name"]}" to the experiment\'s stages:, or remove the reference',
+                    )
+
+
+def _check_budgets(data: dict[str, Any], doc: Document) -> None:
+    """A budget must set a limit: cost_usd or tokens (on_exceed alone limits nothing)."""
+    places: list[tuple[FieldPath, Any]] = [(("budget",), data.get("budget"))]
+    places += [(("stages", i, "budget"), s.get("budget")) for i, s in enumerate(data["stages"])]
+    for path, budget in places:
+        if isinstance(budget, dict) and budget.get("cost_usd") is None and budget.get("tokens") is None:
+            doc.add(path, "budget sets no limit", "add cost_usd: DOLLARS and/or tokens: COUNT")
 
 
 def _check_upstream(base: FieldPath, stage: dict[str, Any], upstream: Upstream, doc: Document) -> None:

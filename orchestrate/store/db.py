@@ -1,33 +1,29 @@
-"""Connecting to the SQLite file, and creating or migrating its schema.
+"""Connecting to the SQLite file, and creating or upgrading its schema.
 
 Starting a run must stay fast, and importing SQLModel costs more than the whole
-budget, so this module uses only ``sqlite3``. The schema version lives in
-``PRAGMA user_version``: when it equals ``SCHEMA_VERSION`` (every open but the
-first after an install or upgrade) nothing else is imported. Otherwise
-``tables.py`` is imported and compiled to DDL, which runs on this same connection
-inside one ``BEGIN IMMEDIATE`` transaction together with the new user_version, so
-two processes opening a fresh file at once cannot both create it, and a crash
-leaves either the old schema or the new one.
+budget, so this module uses only ``sqlite3``. The schema's revision (alembic's, see
+``migrate.py``) is mirrored in ``PRAGMA user_version`` as its number: when it equals
+``SCHEMA_VERSION`` (every open but the first after an install or upgrade) nothing else
+is imported. A new file is created from ``tables.py`` on this same connection inside
+one ``BEGIN IMMEDIATE`` transaction together with alembic's stamp and the new
+user_version, so two processes opening a fresh file at once cannot both create it, and
+a crash leaves either no schema or the whole one. An older file is upgraded by alembic
+(``migrate.upgrade_sqlite``), under the same write lock.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from orchestrate.domain.errors import WorkspaceError
+from orchestrate.store.migrations import HEAD
 
-SCHEMA_VERSION = 2
-
-# Upgrade steps: MIGRATIONS[n] turns a version-n schema into version n+1 (ALTER TABLE
-# ..., data fixes). Each runs inside the migration transaction. A fresh file skips
-# them all: it is created directly at SCHEMA_VERSION from tables.py.
-# 1 → 2 only adds tables and indexes (experiments, budgets, goals, review, worker,
-# schedules), which create_schema's IF NOT EXISTS statements add to an existing file.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: lambda conn: create_schema(conn)}
+# The number of the head alembic revision (orchestrate/store/migrations/versions).
+SCHEMA_VERSION = int(HEAD)
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -80,18 +76,38 @@ def ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
                 f"{path} has schema version {current}, newer than this orchestrate knows ({SCHEMA_VERSION})",
                 hint="upgrade orchestrate (pip install -U orchestrate)",
             )
-        if current == 0:
+        fresh = (
+            current == 0
+            and not conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' LIMIT 1"
+            ).fetchone()
+        )
+        if fresh:
             create_schema(conn)
-        else:
-            for version in range(current, SCHEMA_VERSION):
-                MIGRATIONS[version](conn)
-        # PRAGMA cannot take a bound parameter; the value is our own int.
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            stamp_head(conn)
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
+    if fresh or current == SCHEMA_VERSION:
+        conn.execute("COMMIT")
+        return
+    # An older schema: alembic upgrades it on a connection of its own, which takes the
+    # write lock again (and checks the version again: another process may be first).
+    conn.execute("ROLLBACK")
+    from orchestrate.store.migrate import upgrade_sqlite
+
+    upgrade_sqlite(path)
+
+
+def stamp_head(conn: sqlite3.Connection) -> None:
+    """Record a schema made from tables.py as the head revision (alembic's ``stamp head``)."""
+    from orchestrate.store.migrate import CREATE_VERSION_TABLE, STAMP_HEAD
+
+    conn.execute(CREATE_VERSION_TABLE)
+    conn.execute(STAMP_HEAD)
+    # PRAGMA cannot take a bound parameter; the value is our own int.
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 def schema_ddl() -> list[str]:
@@ -114,8 +130,6 @@ def schema_ddl() -> list[str]:
 
 
 def create_schema(conn: sqlite3.Connection) -> None:
-    # IF NOT EXISTS: a file at user_version 0 may already hold some tables, e.g.
-    # when an earlier creation was interrupted before this transaction existed.
     for statement in schema_ddl():
         conn.execute(statement)
 
@@ -154,6 +168,20 @@ class Database:
                     self.conn.execute("ROLLBACK")
                 raise
             self.conn.execute("COMMIT")
+
+    # Appended to a claim's SELECT (``claim()``): nothing here, BEGIN IMMEDIATE already excludes
+    # every other writer; PostgreSQL's adapter locks the selected rows instead (store/pg.py).
+    ROW_LOCK = ""
+
+    @contextmanager
+    def claim(self) -> Iterator[sqlite3.Connection]:
+        """A transaction that claims rows (the worker's queue, orphaned runs): ``write()`` here.
+
+        On PostgreSQL the same call skips the global write lock and relies on
+        ``SELECT ... FOR UPDATE SKIP LOCKED`` (``ROW_LOCK``), so several workers claim at once.
+        """
+        with self.write() as conn:
+            yield conn
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:

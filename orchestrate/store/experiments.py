@@ -117,10 +117,11 @@ class Experiments:
     def stage_usage(
         self, pipeline: str, task_type: str, model: str | None, limit: int = 200
     ) -> list[tuple[float | None, int | None]]:
-        """(cost, tokens) of the newest attempts of a stage with a model that reported usage."""
+        """(cost, tokens) of the newest attempts of a stage that reported usage: with ``model`` (the
+        configured one, as task metrics record it), or with any model when it is None."""
 
         def body(conn: sqlite3.Connection) -> list[tuple[float | None, int | None]]:
-            rows = conn.execute(sql.STAGE_USAGE_HISTORY, (task_type, model, pipeline, limit))
+            rows = conn.execute(sql.STAGE_USAGE_HISTORY, (task_type, model, model, pipeline, limit))
             out: list[tuple[float | None, int | None]] = []
             for cost, tokens_in, tokens_out in rows:
                 tokens = (

@@ -8,9 +8,10 @@ share, with SQLite's ``?`` placeholders; this module runs them through psycopg:
   untyped ``? IS NULL`` needs no server-side type inference;
 * ``x IS ?`` (SQLite's null-safe equality) becomes ``x IS NOT DISTINCT FROM ?``,
   ``INSERT OR IGNORE`` becomes ``INSERT ... ON CONFLICT DO NOTHING``, and
-  ``CAST(json_extract(...) AS INTEGER|REAL)`` a lenient number (SQLite casts junk to 0);
-* SQLite's ``TOTAL()`` aggregate and ``json_extract()`` exist as SQL functions created
-  with the schema (``FUNCTIONS``);
+  ``CAST(json_extract(...) AS INTEGER|REAL)`` a lenient number (SQLite casts junk to 0),
+  ``LIMIT -1`` (no limit) ``LIMIT ALL``;
+* SQLite's ``TOTAL()`` and ``SUM(condition)`` aggregates and ``json_extract()`` exist as
+  SQL functions created with the schema (``FUNCTIONS``);
 * ``BEGIN IMMEDIATE`` (SQLite's one-writer lock) becomes ``BEGIN`` plus a transaction
   advisory lock, so write transactions are serialised exactly as they are on SQLite;
   reads run in REPEATABLE READ, one consistent snapshot like a WAL read.
@@ -50,6 +51,10 @@ FUNCTIONS = (
     "(SFUNC = orchestrate_total_step, STYPE = double precision, INITCOND = '0')",
     "CREATE OR REPLACE AGGREGATE total(boolean) "
     "(SFUNC = orchestrate_total_step, STYPE = double precision, INITCOND = '0')",
+    # SQLite's SUM(condition): counts the true ones; NULL over no rows, as SUM is.
+    "CREATE OR REPLACE FUNCTION orchestrate_sum_step(acc bigint, value boolean) RETURNS bigint "
+    "LANGUAGE sql IMMUTABLE AS $$ SELECT coalesce(acc, 0) + CASE WHEN value THEN 1 ELSE 0 END $$",
+    "CREATE OR REPLACE AGGREGATE sum(boolean) (SFUNC = orchestrate_sum_step, STYPE = bigint)",
 )
 
 _IS_PARAM = re.compile(r"\bIS \?")
@@ -67,6 +72,7 @@ def translate(statement: str, has_params: bool = True) -> str:
     if _OR_IGNORE.match(text):
         text = _OR_IGNORE.sub("INSERT INTO", text) + " ON CONFLICT DO NOTHING"
     text = _IS_PARAM.sub("IS NOT DISTINCT FROM ?", text)
+    text = text.replace("LIMIT -1", "LIMIT ALL")  # SQLite's "no limit" (before an OFFSET)
     if has_params:
         text = text.replace("%", "%%").replace("?", "%s")
     return text
@@ -214,6 +220,29 @@ class PgDatabase:
                 # One writer at a time, as SQLite's BEGIN IMMEDIATE: the store's
                 # read-then-write transactions (claims, status carried up) rely on it.
                 self.conn.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK_KEY,))
+                yield self.conn
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    # Appended to a claim's SELECT: rows another worker is claiming are skipped, not waited for.
+    ROW_LOCK = " FOR UPDATE SKIP LOCKED"
+
+    @contextmanager
+    def claim(self) -> Iterator[Connection]:
+        """A write transaction that does NOT take the global write lock (issue 13, many workers).
+
+        For statements that lock exactly the rows they change: the claim's SELECT ends with
+        ``ROW_LOCK`` (``FOR UPDATE SKIP LOCKED``) and its UPDATEs touch only the rows it
+        locked, re-checking their state (READ COMMITTED re-reads a row changed meanwhile).
+        Workers claiming at once take different rows instead of queueing on one lock, and a
+        claim never waits for the run processes' writes. Nothing else may write in it.
+        """
+        with self.lock:
+            self.conn.execute("BEGIN")
+            try:
                 yield self.conn
             except BaseException:
                 if self.conn.in_transaction:

@@ -179,8 +179,21 @@ def run_record(conn: sqlite3.Connection, run_id: str, now: float | None = None) 
         "parent_run_id": run["parent_run_id"],
         "event_id": run["event_id"],
         "cancelled_by": run["cancel_requested_by"],
+        # Issue 10: the run's experiment variants, and the latest budget check per scope
+        # ("run" or a stage name), as `pipeline status` shows them.
+        "variants": {e: v for e, v, _by in conn.execute(sql.RUN_VARIANTS, (run_id,))},
+        "budgets": _budget_checks(conn, run_id),
         "stages": stages,
     }
+
+
+def _budget_checks(conn: sqlite3.Connection, run_id: str) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for (data,) in conn.execute(sql.RUN_BUDGET_EVENTS, (run_id,)):
+        check = json.loads(data)
+        check.pop("run_id", None)
+        out[str(check.get("scope", ""))] = check
+    return out
 
 
 def resolve_run_id(conn: sqlite3.Connection, prefix: str) -> str:

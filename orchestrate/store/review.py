@@ -121,8 +121,14 @@ class ReviewStore:
     # -- review reads ---------------------------------------------------------------------
 
     def active_runs(self) -> list[Row]:
-        """(id, pipeline, status, variables JSON, created_at, pid, host, heartbeat_at, last event at)."""
-        params = (RunStatus.PENDING.value, RunStatus.RUNNING.value, RunStatus.WAITING_APPROVAL.value)
+        """(id, pipeline, status, variables JSON, created_at, pid, host, heartbeat_at, last event at)
+        of runs pending, running, waiting for approval or queued for the worker."""
+        params = (
+            RunStatus.PENDING.value,
+            RunStatus.RUNNING.value,
+            RunStatus.WAITING_APPROVAL.value,
+            RunStatus.QUEUED.value,
+        )
         return self._transact(False, lambda conn: conn.execute(sql.REVIEW_ACTIVE_RUNS, params).fetchall())
 
     def recent_stages(self, since: float, runs: int) -> list[Row]:

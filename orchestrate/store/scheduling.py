@@ -8,7 +8,7 @@ unique key on the slot) and never fires without its run existing.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from orchestrate.domain.approvals import RequestStatus
@@ -37,6 +37,16 @@ class NewRun:
     triggered_by: str
     started_by: str | None
     status: RunStatus = RunStatus.PENDING
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who holds a run, as a worker judged it before taking it over (``Scheduling.take_over``)."""
+
+    pid: int | None
+    host: str | None
+    heartbeat_at: float | None
+    status: str
 
 
 @dataclass(frozen=True)
@@ -199,9 +209,72 @@ class Scheduling:
         with self._db.read() as conn:
             return [r for (r,) in conn.execute(sql.INTERRUPTED_LAUNCHES)]
 
-    def resumed(self, run_id: str, at: float) -> None:
+    def resumed(self, run_id: str, at: float) -> bool:
+        """Mark the run's interrupted launches resumed; False when another worker did it first."""
         with self._db.write() as conn:
-            conn.execute(sql.MARK_LAUNCH_RESUMED, (at, run_id))
+            return conn.execute(sql.MARK_LAUNCH_RESUMED, (at, run_id)).rowcount > 0
+
+    # -- claims: several workers on one store (issue 13) ---------------------------------------
+    #
+    # Both claims run in ``db.claim()``: on SQLite an exclusive write transaction; on PostgreSQL a
+    # transaction without the global write lock whose SELECT locks the rows it returns and skips
+    # the rows another worker is claiming (FOR UPDATE SKIP LOCKED). So workers never wait for one
+    # another there, and a row is claimed by one of them at most.
+
+    def claim_queued(self, n: int, now: float, takes: Callable[[str, int], bool], window: int) -> list[str]:
+        """Take up to ``n`` of the oldest queued runs off the queue, for this worker to start.
+
+        ``takes(pipeline, version)`` says which runs this claim may take: those with no
+        concurrency limit (a limit needs ``dequeue``, which counts the runs holding a slot
+        under the global write lock). ``window``: how many of the oldest queued runs to look at.
+        Each run taken is still a compare-and-swap on its status, as ``dequeue`` does.
+        """
+        taken: list[str] = []
+        with self._db.claim() as conn:
+            rows = conn.execute(
+                sql.CLAIM_QUEUED_RUNS + self._db.ROW_LOCK, (RunStatus.QUEUED.value, max(window, n))
+            ).fetchall()
+            for run_id, pipeline, version in rows:
+                if len(taken) >= n:
+                    break
+                if not takes(str(pipeline), int(version)):
+                    continue
+                changed = conn.execute(
+                    sql.DEQUEUE_RUN, (RunStatus.PENDING.value, now, run_id, RunStatus.QUEUED.value)
+                ).rowcount
+                if changed == 1:
+                    taken.append(str(run_id))
+        return taken
+
+    def take_over(
+        self, run_id: str, seen: Owner, now: float, worker: str, reason: str, hold: float
+    ) -> int | None:
+        """Claim a run whose process is gone, for this worker to start again: the launch row's id.
+
+        None when the run is not this worker's to take: another worker is claiming it this very
+        moment (its row is locked), it changed since the worker judged it (``seen``: a process
+        claimed it, or it ended), or a worker launched it after its last heartbeat less than
+        ``hold`` seconds ago (that launch's process is still starting; after ``hold`` it is
+        presumed lost, and the run may be taken again). The launch row written here is that
+        mark, in the same transaction: two workers never both take one run.
+        """
+        with self._db.claim() as conn:
+            row = conn.execute(sql.LOCK_RUN_OWNER + self._db.ROW_LOCK, (run_id,)).fetchone()
+            if row is None:
+                return None
+            pid, host, beat, status = row
+            now_owner = Owner(pid, host, None if beat is None else float(beat), str(status))
+            if now_owner != seen:
+                return None
+            last = conn.execute(sql.LAST_LAUNCH_OF_RUN, (run_id,)).fetchone()[0]
+            if last is not None and float(last) > (seen.heartbeat_at or 0.0) and now - float(last) < hold:
+                return None
+            return conn.execute(sql.INSERT_WORKER_LAUNCH, (run_id, reason, now, worker, None)).lastrowid
+
+    def launch_started(self, launch_id: int, child_pid: int) -> None:
+        """The process a ``take_over`` launch started."""
+        with self._db.write() as conn:
+            conn.execute(sql.SET_LAUNCH_CHILD, (child_pid, launch_id))
 
     # -- GET /metrics -----------------------------------------------------------------------------
 

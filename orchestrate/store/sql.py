@@ -624,11 +624,11 @@ EXPERIMENT_SUMMARY = (
 )
 
 # A stage's past usage for its budget forecast: the newest attempts of that pipeline's stage with
-# that model (NULL matches NULL) that reported any. ix_task_metrics_summary leads with
+# the configured model (task metrics record it; NULL: any model) that reported any. ix_task_metrics_summary leads with
 # (task_type, model) and carries the rest.
 STAGE_USAGE_HISTORY = (
     "SELECT cost_usd, input_tokens, output_tokens FROM task_metrics "
-    "WHERE task_type = ? AND model IS ? AND pipeline = ? "
+    "WHERE task_type = ? AND (? IS NULL OR model IS ?) AND pipeline = ? "
     "AND (cost_usd IS NOT NULL OR input_tokens IS NOT NULL OR output_tokens IS NOT NULL) "
     "ORDER BY created_at DESC LIMIT ?"
 )
@@ -660,7 +660,7 @@ GOAL_RUNS = (
 REVIEW_ACTIVE_RUNS = (
     "SELECT r.id, r.pipeline, r.status, r.variables, r.created_at, r.pid, r.host, r.heartbeat_at, "
     "(SELECT MAX(e.at) FROM run_events e WHERE e.run_id = r.id) "
-    "FROM runs r WHERE r.status IN (?, ?, ?) ORDER BY r.created_at"
+    "FROM runs r WHERE r.status IN (?, ?, ?, ?) ORDER BY r.created_at"
 )
 
 # The stages of each pipeline's newest finished runs: statuses (two), created since, runs per pipeline.
@@ -676,7 +676,7 @@ REVIEW_RECENT_ATTEMPTS = (
     "SELECT pipeline, stage, run_id, status, duration_seconds FROM ("
     "SELECT pipeline, stage, run_id, status, duration_seconds, created_at, "
     "ROW_NUMBER() OVER (PARTITION BY pipeline, stage ORDER BY created_at DESC) AS n FROM task_metrics "
-    "WHERE created_at >= ? AND pipeline IS NOT NULL AND stage IS NOT NULL AND status IN (?, ?, ?)) "
+    "WHERE created_at >= ? AND pipeline IS NOT NULL AND stage IS NOT NULL AND status IN (?, ?, ?)) AS x "
     "WHERE n <= ? ORDER BY pipeline, stage, created_at DESC"
 )
 
@@ -723,3 +723,19 @@ QUEUED_OF_PIPELINE = "SELECT COUNT(*) FROM runs WHERE pipeline = ? AND id != ? A
 
 # The newest approval request of a run: a run continued at the same request again is stuck.
 LAST_APPROVAL_OF_RUN = "SELECT MAX(id) FROM approval_requests WHERE run_id = ?"
+
+# -- many workers on one store (issue 13; store/scheduling.py) --------------------------------
+# Claims run in ``db.claim()``; the store appends its ROW_LOCK to these SELECTs (PostgreSQL:
+# FOR UPDATE SKIP LOCKED), so workers claiming at once take different rows.
+
+# The oldest queued runs, to take off the queue (then DEQUEUE_RUN on each, a compare-and-swap).
+CLAIM_QUEUED_RUNS = "SELECT id, pipeline, version FROM runs WHERE status = ? ORDER BY created_at, id LIMIT ?"
+
+# A run a worker is about to take over (orphaned, or decided at its gates): its owner as it is now.
+LOCK_RUN_OWNER = "SELECT pid, host, heartbeat_at, status FROM runs WHERE id = ?"
+
+# When a worker last launched the run: a launch since its last heartbeat, within DEAD_AFTER, holds it.
+LAST_LAUNCH_OF_RUN = "SELECT MAX(launched_at) FROM worker_launches WHERE run_id = ?"
+
+# The launch row a takeover wrote, completed once the child process exists.
+SET_LAUNCH_CHILD = "UPDATE worker_launches SET child_pid = ? WHERE id = ?"

@@ -7,7 +7,8 @@ importing SQLModel; ``tests/store/test_schema.py`` proves that SQL names only ta
 and columns defined here.
 
 Table and column names are stored forever: add, never rename. A change here means a
-new ``db.SCHEMA_VERSION`` and a migration step in ``db.py``.
+new alembic revision in ``store/migrations/versions`` and a new ``migrations.HEAD``
+(``tests/store/test_migrations.py`` fails until the revisions build this schema).
 
 JSON values (``variables``, ``outputs``, ``payload``, ``compiled``) are TEXT holding
 JSON, not SQLAlchemy's JSON type: that type gets NUMERIC affinity in SQLite, and the

@@ -11,6 +11,7 @@ from rich.text import Text
 
 from orchestrate.domain.state import RunState, StageState
 from orchestrate.domain.status import RUN_TERMINAL, STAGE_TERMINAL, RunStatus, StageStatus
+from orchestrate.domain.usage import stage_usage, total_usage
 from orchestrate.ui.budget_text import budget_lines
 from orchestrate.ui.text import format_duration
 
@@ -79,7 +80,8 @@ def stage_table(state: RunState, now: float, last_lines: Mapping[str, str] | Non
     if priced:  # agents reported usage: tokens and cost per stage
         table.add_column("tokens", justify="right", no_wrap=True)
         table.add_column("cost", justify="right", no_wrap=True)
-    table.add_column("detail", overflow="ellipsis", no_wrap=True, max_width=70)
+    # Wrappable for the layout (so it is the column that shrinks), one line when drawn (its Text).
+    table.add_column("detail", overflow="ellipsis", max_width=70)
     group = None
     for stage in state.stages.values():
         base, bracket, rest = stage.name.partition("[")
@@ -106,21 +108,23 @@ def stage_table(state: RunState, now: float, last_lines: Mapping[str, str] | Non
             str(stage.attempt) if stage.attempt else "",
             format_duration(stage.duration(now)),
             *(money if priced else []),
-            Text(_detail(stage, last_lines.get(stage.name, "")), style="dim"),
+            Text(
+                _detail(stage, last_lines.get(stage.name, "")), style="dim", no_wrap=True, overflow="ellipsis"
+            ),
         )
+    # At a narrow width only `detail` gives way (a long budget message must not squeeze the
+    # stage name or its status out): every other column keeps its content's width (up to 40).
+    for column in table.columns[:-1]:
+        widest = max(
+            (c.cell_len if isinstance(c, Text) else Text(str(c)).cell_len for c in column.cells), default=0
+        )
+        column.min_width = min(max(widest, len(str(column.header))), 40)
     return table
 
 
 def usage(stage: StageState) -> tuple[int, int, float]:
     """(input tokens, output tokens, cost in USD) from the stage's reserved outputs."""
-
-    def number(key: str) -> float:
-        try:
-            return max(0.0, float(stage.outputs.get(key) or 0))
-        except ValueError:
-            return 0.0
-
-    return int(number("input_tokens")), int(number("output_tokens")), number("cost_usd")
+    return stage_usage(stage.outputs)
 
 
 def counts(state: RunState) -> Text:
@@ -132,9 +136,7 @@ def counts(state: RunState) -> Text:
         if text:
             text.append("  ")
         text.append(f"{n} {status}", style=STYLES.get(status, ""))
-    totals = [usage(s) for s in state.stages.values()]
-    tokens = sum(t[0] + t[1] for t in totals)
-    cost = sum(t[2] for t in totals)
+    tokens, cost = total_usage(s.outputs for s in state.stages.values())
     if tokens or cost:
         text.append(f"   total: {tokens:,} tokens, ${cost:.4f}", style="bold")
     return text

@@ -45,8 +45,12 @@ class Children:
         return done
 
     def has_capacity(self) -> bool:
+        return self.free() > 0
+
+    def free(self) -> int:
+        """How many more runs may start now."""
         # poll() without reaping: the loop reaps (and logs) the exits at the start of its pass
-        return sum(1 for c in self.live.values() if c.proc.poll() is None) < self.max_runs
+        return self.max_runs - sum(1 for c in self.live.values() if c.proc.poll() is None)
 
     def __contains__(self, run_id: object) -> bool:
         return run_id in self.live
@@ -54,7 +58,8 @@ class Children:
     def __len__(self) -> int:
         return len(self.live)
 
-    def start(self, run_id: str, reason: str) -> Child:
+    def start(self, run_id: str, reason: str, launch_id: int | None = None) -> Child:
+        """Start the run's process; ``launch_id``: the launch row a takeover claim already wrote."""
         log = self.settings.logs_dir / run_id / "run.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         argv = orchestrate_argv(self.settings, "pipeline", "resume", run_id, "--plain", "--no-wait")
@@ -69,7 +74,10 @@ class Children:
             )
         child = Child(run_id, reason, proc, time.time())
         self.live[run_id] = child
-        self.scheduling.launched(run_id, reason, child.started_at, self.worker, proc.pid)
+        if launch_id is None:
+            self.scheduling.launched(run_id, reason, child.started_at, self.worker, proc.pid)
+        else:
+            self.scheduling.launch_started(launch_id, proc.pid)
         return child
 
     def drain(self, grace: float) -> list[str]:

@@ -7,7 +7,8 @@ Read from the store at scrape time, so the figures cover every run, whoever star
     orchestrate_queue_length                          queued runs
     orchestrate_approvals_pending                     approval requests awaiting a decision
     orchestrate_worker_active_runs                    runs this worker's children are running
-    orchestrate_worker_loop_lag_seconds               how long the last pass took
+    orchestrate_worker_loop_lag_seconds               how late the last pass started (after its wake-up or sleep)
+    orchestrate_worker_pass_duration_seconds          how long the last pass took
     orchestrate_worker_last_tick_timestamp_seconds    when the last pass ended
 """
 
@@ -51,8 +52,13 @@ class StoreCollector:
         )
         yield GaugeMetricFamily(
             "orchestrate_worker_loop_lag_seconds",
-            "How long the worker's last pass took (a wake-up waits at most this long)",
+            "How late the worker's last pass started after it was due (a wake-up, or the end of its sleep)",
             value=self.worker.loop_lag,
+        )
+        yield GaugeMetricFamily(
+            "orchestrate_worker_pass_duration_seconds",
+            "How long the worker's last pass took",
+            value=self.worker.pass_seconds,
         )
         if self.worker.last_tick is not None:
             yield GaugeMetricFamily(

@@ -7,6 +7,11 @@ once (``catchup: false``, the default: only the newest) or each (``catchup: true
 most ``spec.cron.MAX_CATCHUP``). A slot is claimed in the same transaction that creates
 its run, under a unique key: two workers, a worker and ``schedule tick``, or a restart
 cannot fire it twice.
+
+Only slots that have come are recorded. A clock set in the future (``schedule tick --now``
+or ``ORCHESTRATE_NOW`` later than the real time) is a rehearsal: the slots it finds due
+are reported as "would fire" and nothing is claimed or started, so a rehearsal never
+moves the real schedule forward. A clock set in the past fires those past slots for real.
 """
 
 from __future__ import annotations
@@ -52,6 +57,15 @@ class Fired:
     outcome: str  # started | queued | skipped | claimed elsewhere | not runnable: ...
 
 
+REHEARSED = "would fire (rehearsal: the clock is ahead of the real time; nothing recorded)"
+AHEAD = 1.0  # seconds: a clock this far past the real time is a rehearsal
+
+
+def is_rehearsal(now: float, real_now: float | None = None) -> bool:
+    """Whether the clock ``now`` is ahead of the real time (an injected clock in the future)."""
+    return now > (time.time() if real_now is None else real_now) + AHEAD
+
+
 def schedules(rows: list[Listed]) -> list[Schedule]:
     """Every cron trigger of the registry's pipelines (files in pipelines.d/, valid or last valid)."""
     out: list[Schedule] = []
@@ -86,12 +100,18 @@ def tick(
 
     scheduling = store.scheduling()
     fired: list[Fired] = []
+    real_now = time.time()
+    rehearsal = is_rehearsal(now, real_now)
     for schedule in found:
         if not schedule.enabled:
             continue
-        anchor = scheduling.schedule_anchor(schedule.pipeline, schedule.key, now)
+        # first seen: the real time in a rehearsal, so that it records nothing from the future
+        anchor = scheduling.schedule_anchor(schedule.pipeline, schedule.key, real_now if rehearsal else now)
         limit = cron.MAX_CATCHUP if schedule.trigger.catchup else 1
         for slot in cron.due(schedule.expr, schedule.trigger.tz, anchor, now, limit):
+            if rehearsal and slot > real_now:
+                fired.append(Fired(schedule, slot, None, REHEARSED))
+                continue
             spec = schedule.spec
             try:
                 check_runnable(spec)
@@ -145,3 +165,19 @@ def upcoming(store: Store, found: list[Schedule], now: float, count: int = 1) ->
         )
         for s in found
     ]
+
+
+def next_slot(found: list[Schedule], now: float) -> float | None:
+    """The earliest slot of the enabled schedules strictly after ``now`` (the worker sleeps no longer)."""
+    times = [cron.next_times(s.expr, s.trigger.tz, now)[0] for s in found if s.enabled]
+    return min(times, default=None)
+
+
+def next_deadline(store: Store, now: float) -> float | None:
+    """The earliest deadline of a pending approval request still ahead of ``now``."""
+    deadlines = [
+        r.deadline
+        for r in store.approval_requests(pending_only=True, limit=500)
+        if r.deadline is not None and r.deadline > now
+    ]
+    return min(deadlines, default=None)

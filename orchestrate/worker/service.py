@@ -10,9 +10,16 @@ Each pass, in order:
 6. queued runs, oldest first, as the pipelines' concurrency limits allow;
 7. the periodic review, when ``review.auto_schedule: true`` and ``orchestrate review`` exists.
 
+Several workers may share one store (on PostgreSQL, on many hosts: issue 13). Each run
+they start is claimed first, so one worker starts it: queued runs by ``claim_queued``
+(``FOR UPDATE SKIP LOCKED`` on PostgreSQL), runs whose process is gone (orphaned, or
+decided at their gates) by ``take_over``, interrupted ones by marking them resumed; a run
+on another host is orphaned once its heartbeat is ``DEAD_AFTER`` old.
+
 Runs start as child processes (``children.py``), at most ``--max-runs`` at once. The loop
 sleeps ``worker.active_poll`` while runs are active or queued and ``worker.idle_poll``
-otherwise, and wakes at once on ``POST /wake``, on a change in ``pipelines.d/`` and on a
+otherwise, never past the next cron slot or pending approval deadline, and wakes at once
+on ``POST /wake``, on a change in ``pipelines.d/`` and on a
 write to the store file (watchfiles). SIGTERM (or Ctrl-C) stops taking work, gives the
 active runs ``worker.grace`` to finish, then stops them resumably.
 """
@@ -29,9 +36,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrate.domain.errors import OrchestrateError
+from orchestrate.domain.records import RunSummary
 from orchestrate.domain.status import RunStatus
-from orchestrate.services.liveness import process_alive, this_host
+from orchestrate.services.liveness import DEAD_AFTER, process_alive, this_host
 from orchestrate.spec.model import PipelineSpec
+from orchestrate.store.scheduling import Owner
 from orchestrate.worker.children import Children
 from orchestrate.worker.config import WorkerConfig
 from orchestrate.worker.schedules import Schedule, claimer, schedules, tick
@@ -67,13 +76,18 @@ class Worker:
         self.stopping = threading.Event()
         self.started_at = time.time()
         self.last_tick: float | None = None
-        self.loop_lag = 0.0  # how long the last pass took: a wake-up waits at most this long
+        self.loop_lag = (
+            0.0  # how late the last pass started after it was due (a wake-up or the end of a sleep)
+        )
+        self.pass_seconds = 0.0  # how long the last pass took
+        self._intended: float | None = None  # when the next pass is due to start
         self.passes = 0
         self.schedules: list[Schedule] = []
         self._versions: dict[str, int] = {}
         self._errors: dict[str, str] = {}
         self._specs: dict[tuple[str, int], PipelineSpec] = {}
         self._last_review = 0.0
+        self.review_started = 0  # runs the automatic review started (not children of this worker)
         self._continued: dict[tuple[str, str | None], int] = {}
         self.port: int | None = None
 
@@ -102,8 +116,11 @@ class Worker:
                 if self.stopping.is_set():
                     break
                 busy = len(self.children) > 0 or self.scheduling.queue_length() > 0
-                self.wake.wait(self.config.active_poll if busy else self.config.idle_poll)
+                pause = self._pause(self.config.active_poll if busy else self.config.idle_poll)
+                slept_from = time.time()
+                woken = self.wake.wait(pause)
                 self.wake.clear()
+                self._intended = (time.time() if woken else slept_from + pause) + MIN_GAP
                 time.sleep(MIN_GAP)
             if self.children.live:
                 self.log(f"stopping: {len(self.children)} active run(s) get {self.config.grace:g}s to finish")
@@ -128,9 +145,10 @@ class Worker:
         from watchfiles import watch
 
         pipelines = self.settings.pipelines_dir
-        db = self.settings.db_path
-        names = {db.name, f"{db.name}-wal"}
-        folders = [p for p in (pipelines, db.parent) if p.is_dir()]
+        db = self.settings.store_location  # a PostgreSQL URL has no file to watch: polling and /wake
+        store_file = db if isinstance(db, Path) and self.config.watch_store else None
+        names = {store_file.name, f"{store_file.name}-wal"} if store_file else set()
+        folders = [p for p in (pipelines, store_file.parent if store_file else None) if p and p.is_dir()]
 
         def wanted(_change: Any, path: str) -> bool:
             p = Path(path)
@@ -149,8 +167,24 @@ class Worker:
         except Exception as e:  # no inotify here: polling alone still works
             self.log(f"watching files failed ({e}); relying on polling and POST /wake")
 
+    def _pause(self, poll: float) -> float:
+        """How long to sleep: ``poll``, or less when an approval deadline or a cron slot comes sooner."""
+        from orchestrate.worker.schedules import next_deadline, next_slot
+
+        waits = [poll]
+        now = self.clock()  # cron slots follow the schedules' clock, approval deadlines the real one
+        slot = next_slot(self.schedules, now)
+        if slot is not None:
+            waits.append(slot - now)
+        deadline = next_deadline(self.store, time.time())
+        if deadline is not None:
+            waits.append(deadline - time.time())
+        return max(0.0, min(waits))
+
     def run_pass(self) -> None:
         """One pass over everything that may be due (``--once`` runs exactly this)."""
+        if self._intended is not None:  # how late this pass starts after the moment it was meant to
+            self.loop_lag = max(0.0, time.time() - self._intended)
         started = time.monotonic()
         for child, code in self.children.reap():
             self.log(f"run {child.run_id} process exited ({_exit(code)})")
@@ -176,7 +210,7 @@ class Worker:
                 self.log(f"{name}: internal error: {type(e).__name__}: {e}")
         self.passes += 1
         self.last_tick = time.time()
-        self.loop_lag = time.monotonic() - started
+        self.pass_seconds = time.monotonic() - started
 
     # -- the steps ----------------------------------------------------------------------------
 
@@ -206,9 +240,16 @@ class Worker:
 
         expire_due(self.settings, self.store)
 
-    def _start(self, run_id: str, reason: str) -> None:
-        child = self.children.start(run_id, reason)
+    def _start(self, run_id: str, reason: str, launch_id: int | None = None) -> None:
+        child = self.children.start(run_id, reason, launch_id)
         self.log(f"started run {run_id} ({reason}, pid {child.proc.pid})")
+
+    def _take_over(self, run: RunSummary, reason: str) -> None:
+        """Start a run whose process is gone, if no other worker takes it first (``take_over``)."""
+        seen = Owner(run.pid, run.host, run.heartbeat_at, run.status.value)
+        launch = self.scheduling.take_over(run.id, seen, time.time(), self.id, reason, DEAD_AFTER)
+        if launch is not None:
+            self._start(run.id, reason, launch)
 
     def _interrupted(self) -> None:
         for run_id in self.scheduling.interrupted_runs():
@@ -221,7 +262,8 @@ class Worker:
             except OrchestrateError:  # deleted since (gc)
                 self.scheduling.resumed(run_id, time.time())
                 continue
-            self.scheduling.resumed(run_id, time.time())
+            if not self.scheduling.resumed(run_id, time.time()):
+                continue  # another worker resumed it first
             if state.status is RunStatus.CANCELLED and (state.reason or "").startswith("cancelled by SIG"):
                 self._start(run_id, "interrupted")
 
@@ -238,7 +280,7 @@ class Worker:
             if tries == MAX_CONTINUES - 1:
                 self.log(f"run {run.id}: continued {MAX_CONTINUES} times at the same gate; leaving it")
             self._continued[gate] = tries + 1
-            self._start(run.id, "approved")
+            self._take_over(run, "approved")
 
     def _orphaned(self) -> None:
         from orchestrate.services.control import orphaned
@@ -251,7 +293,7 @@ class Worker:
             if not self.children.has_capacity():
                 return
             never_started = run.pid is None and (run.triggered_by or "").startswith("event:")
-            self._start(run.id, "event" if never_started else "orphaned")
+            self._take_over(run, "event" if never_started else "orphaned")
 
     def _schedules(self) -> None:
         fired = tick(
@@ -277,14 +319,40 @@ class Worker:
         return self._specs[key]
 
     def _queue(self) -> None:
+        """Queued runs, oldest first: claimed in one go, or one by one under a concurrency limit.
+
+        Runs with no limit are claimed together (``claim_queued``: on PostgreSQL, rows locked
+        with SKIP LOCKED, so several workers take different runs without waiting on one
+        another); a limited pipeline's runs are dequeued one at a time, each after counting
+        the runs that hold its slots.
+        """
         from orchestrate.services.concurrency import Policy
 
-        for run in self.scheduling.queued():
+        free = self.children.free()
+        if free <= 0:
+            return
+        queued = self.scheduling.queued()
+        limits: dict[tuple[str, int], int | None] = {}
+        for run in queued:
+            key = (run.pipeline, run.version)
+            if key not in limits:
+                spec = self._spec(run.pipeline, run.version)
+                policy = Policy.of(spec.concurrency if spec else None)
+                limits[key] = policy.limit if policy else None
+        limited = [run for run in queued if limits[(run.pipeline, run.version)] is not None]
+        if len(limited) < len(queued):
+
+            def unlimited(pipeline: str, version: int) -> bool:
+                # a run queued since the snapshot above is left to the next pass
+                return (pipeline, version) in limits and limits[(pipeline, version)] is None
+
+            for run_id in self.scheduling.claim_queued(free, time.time(), unlimited, free + len(limited)):
+                self._start(run_id, "queued")
+        for run in limited:
             if not self.children.has_capacity():
                 return
-            spec = self._spec(run.pipeline, run.version)
-            policy = Policy.of(spec.concurrency if spec else None)
-            if self.scheduling.dequeue(run.id, time.time(), run.pipeline, policy.limit if policy else None):
+            limit = limits[(run.pipeline, run.version)]
+            if self.scheduling.dequeue(run.id, time.time(), run.pipeline, limit):
                 self._start(run.id, "queued")
 
     def _review(self) -> None:
@@ -303,6 +371,8 @@ class Worker:
         for outcome in auto_schedule(self.settings, self.store):
             if outcome.action is not None:
                 self.log(f"review: {outcome.finding.kind} → scheduled {outcome.pipeline}")
+                if outcome.action.run_id is not None and outcome.action.error is None:
+                    self.review_started += 1
 
     # -- what /health and /metrics report ------------------------------------------------------
 
@@ -323,6 +393,7 @@ class Worker:
             else time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(tick_at)),
             "last_tick_at": tick_at,
             "loop_lag_seconds": round(self.loop_lag, 6),
+            "pass_seconds": round(self.pass_seconds, 6),
             "passes": self.passes,
             "schedules": len(self.schedules),
             "uptime_seconds": round(time.time() - self.started_at, 3),
@@ -330,6 +401,18 @@ class Worker:
 
     def request_wake(self) -> None:
         self.wake.set()
+
+    # -- for ``schedule tick``: the same steps, one at a time ------------------------------------
+
+    def start(self, run_id: str, reason: str) -> None:
+        """Start a stored run as this worker's child (``tick`` starts a slot's run with it)."""
+        self._start(run_id, reason)
+
+    def start_queued(self) -> list[str]:
+        """The queue step alone; the runs it started."""
+        before = set(self.children.live)
+        self._queue()
+        return [run_id for run_id in self.children.live if run_id not in before]
 
 
 def _exit(code: int) -> str:

@@ -42,6 +42,8 @@ class Server:
 @contextmanager
 def serving(workspace: Path, *args: str, tokens: str | None = TOKENS) -> Iterator[Server]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATE_")}
+    if os.environ.get("ORCHESTRATE_DATABASE_URL"):  # the PostgreSQL pass: the workspace's database
+        env["ORCHESTRATE_DATABASE_URL"] = os.environ["ORCHESTRATE_DATABASE_URL"]
     env["ORCHESTRATE_USER"] = "server-owner"
     if tokens is not None:
         env["ORCHESTRATE_API_TOKENS"] = tokens

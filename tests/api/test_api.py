@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -14,6 +13,7 @@ import httpx
 import pytest
 
 from tests.api.server import ALICE, BOB, Server, serving, wait_for
+from tests.cli.helpers import raw_store, rows
 
 pytestmark = pytest.mark.slow  # each test starts a server process and real runs
 
@@ -57,8 +57,7 @@ def cli(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def query(db: Path, sql: str, *params: object) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(sql, params).fetchall()
+    return rows(db, sql, *params)  # the SQLite file, or the PostgreSQL pass's database
 
 
 def start(server: Server, name: str, token: str = ALICE, **body: Any) -> str:
@@ -115,7 +114,7 @@ def test_create_update_delete_validate_with_the_clis_messages(api_workspace: Pat
         assert r.status_code == 201, r.text
         assert r.json() == {"name": "ci", "version": 1, "path": "pipelines.d/ci.yaml"}
         assert (api_workspace / "pipelines.d" / "ci.yaml").read_text() == good
-        assert c.post("/api/pipelines", json={"text": good}).status_code == 400  # exists already
+        assert c.post("/api/pipelines", json={"text": good}).status_code == 409  # exists already
 
         r = c.put("/api/pipelines/ci", json={"text": good.replace("make", "make all")})
         assert r.status_code == 200 and r.json()["version"] == 2 and r.json()["changed"] is True
@@ -183,7 +182,7 @@ def test_run_stream_approve_as_the_tokens_user(api_workspace: Path) -> None:
     assert ("stage_waiting", "deploy-gate") in mine and ("stage_finished", "deploy") in mine
     ids = [e["id"] for e in events]
     assert ids == sorted(ids)
-    audit = query(db, "SELECT kind, user FROM approval_audit ORDER BY id")
+    audit = query(db, 'SELECT kind, "user" FROM approval_audit ORDER BY id')
     assert ("refused", "bob") in audit and ("approved", "alice") in audit
 
 
@@ -296,7 +295,7 @@ def test_log_paths_cannot_escape_the_workspace(api_workspace: Path, tmp_path: Pa
     with serving(api_workspace) as server:
         run_id = start(server, "gated")
         pending_request(server, run_id)
-        with sqlite3.connect(db) as conn:  # a store someone tampered with
+        with raw_store(db) as conn:  # a store someone tampered with
             conn.execute(
                 "UPDATE stage_attempts SET log_path = ? WHERE run_id = ? AND stage = 'build'",
                 (str(secret), run_id),
@@ -308,7 +307,7 @@ def test_log_paths_cannot_escape_the_workspace(api_workspace: Path, tmp_path: Pa
         pid = cli(api_workspace, "report", "pipeline", "create", "--title", "t").stdout.strip()
         job = cli(api_workspace, "report", "job", "start", "work", "j", "--pipeline", pid).stdout.strip()
         cli(api_workspace, "report", "log", job, "--text", "hi")
-        with sqlite3.connect(db) as conn:
+        with raw_store(db) as conn:
             conn.execute("UPDATE reported_jobs SET log_path = '../secret.txt' WHERE id = ?", (job,))
         with server.client() as c:
             for stage in ("build", "test"):

@@ -33,6 +33,7 @@ def test_no_workspace_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Monke
     assert "no workspace here" in result.output and "orchestrate init" in result.output
 
 
+@pytest.mark.sqlite_only
 def test_workspace_is_found_upward(pipeline_file, workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pipeline_file("up", "name: up\nstages:\n  - {name: a, run: 'true'}\n")
     (workspace / "deep" / "er").mkdir(parents=True)

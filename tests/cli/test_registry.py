@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.helpers import invoke, rows
+from tests.cli.helpers import invoke, rows, store_at
 
 ONE = "name: one\nstages:\n  - {name: a, run: 'echo v1'}\n"
 ONE_V2 = "name: one\nstages:\n  - {name: a, run: 'echo v2'}\n"
@@ -150,11 +150,10 @@ def test_delete_keeps_history_and_needs_confirmation(pipeline_file, workspace: P
 
 
 def test_delete_refuses_while_a_run_is_active(pipeline_file, workspace: Path) -> None:
-    from orchestrate.store import open_store
 
     pipeline_file("one", ONE)
     invoke("pipeline", "run", "one")
-    with open_store(workspace / "orchestrate.db") as store:
+    with store_at(workspace) as store:
         [run] = store.history("one")
         version = store.version("one")
         assert version is not None

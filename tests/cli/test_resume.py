@@ -124,6 +124,7 @@ def test_fork_refuses_when_upstream_did_not_succeed(flaky: Path, workspace: Path
     assert refused.exit_code == 2 and "stage(s) train upstream of it did not succeed" in refused.output
 
 
+@pytest.mark.sqlite_only
 def test_resume_from_a_checkpoint_in_an_empty_store(flaky: Path, workspace: Path, tmp_path: Path) -> None:
     failed = run_json("pipeline", "run", "flaky")
     # another machine: a fresh workspace with nothing but the checkpoint folder copied over

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.helpers import invoke, rows
+from tests.cli.helpers import invoke, rows, store_at
 
 SLOW = """
 name: slow
@@ -195,11 +195,10 @@ def test_history_filters_and_errors(pipeline_file, workspace: Path) -> None:
 
 
 def test_gc_prunes_old_runs_with_their_logs_but_never_an_active_one(pipeline_file, workspace: Path) -> None:
-    from orchestrate.store import open_store
 
     pipeline_file("g", "name: g\nstages:\n  - {name: a, run: 'echo hi'}\n")
     ids = [json.loads(invoke("pipeline", "run", "g", "--json").output)["id"] for _ in range(3)]
-    with open_store(workspace / "orchestrate.db") as store:
+    with store_at(workspace) as store:
         version = store.version("g")
         assert version is not None
         store.create_run("01zzzzzzzzzzzzzz", "g", version.version, version.digest, {}, ["a"], time.time())

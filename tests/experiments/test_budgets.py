@@ -50,7 +50,7 @@ def test_halt_on_spend_then_on_forecast(pipeline_file, workspace: Path) -> None:
         ("three", "pending"),
     ]
     checks = _budget_events(db, run1)
-    assert checks[0]["forecast_note"] == "none: no history for one × no model"
+    assert checks[0]["forecast_note"] == "none: no history for one × any model"
     # Now history says two costs 0.4 (P95 of one attempt): 0.4 spent + 0.4 forecast > 0.5 before it starts.
     second = invoke("pipeline", "run", "spend", "--plain")
     assert second.exit_code == 1
@@ -60,7 +60,7 @@ def test_halt_on_spend_then_on_forecast(pipeline_file, workspace: Path) -> None:
     reason = rows(db, "select reason from stages where run_id = ? and name = 'two'", run2)[0][0]
     assert reason == (
         "budget: run budget exceeded (spent + forecast for two): cost $0.8000 > $0.5000 "
-        "[forecast $0.4000: P95 of 1 attempt of two × no model]"
+        "[forecast $0.4000: P95 of 1 attempt of two × any model]"
     )
     assert not (workspace / "logs" / run2 / "two.out").exists()  # its command never ran
     status = invoke("pipeline", "status", run2)
@@ -80,7 +80,7 @@ def test_forecast_is_the_p95_of_the_stage_history(pipeline_file, workspace: Path
     # Before the last run's two: nearest rank over the 20 earlier attempts (0.01 .. 0.20), the
     # ceil(0.95 * 20) = 19th smallest.
     assert check["forecast_cost_usd"] == 0.19
-    assert check["forecast_note"] == "$0.1900: P95 of 20 attempts of two × no model"
+    assert check["forecast_note"] == "$0.1900: P95 of 20 attempts of two × any model"
 
 
 def test_continue_records_a_warning_and_goes_on(pipeline_file, workspace: Path) -> None:
@@ -95,7 +95,7 @@ def test_continue_records_a_warning_and_goes_on(pipeline_file, workspace: Path) 
     assert warnings and all(c["action"] == "continue" for c in warnings)
     shown = invoke("pipeline", "status", run_id).output
     assert (
-        "budget run: spent $0.8000 of $0.5000; forecast for three: none: no history for three × no model "
+        "budget run: spent $0.8000 of $0.5000; forecast for three: none: no history for three × any model "
         "— exceeded, on_exceed: continue"
     ) in shown
 

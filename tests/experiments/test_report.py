@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 
 from orchestrate.metrics.experiments import runs_needed, wilson
 from orchestrate.store import open_store
-from tests.cli.helpers import invoke
+from tests.cli.helpers import invoke, raw_store
 
 Run = tuple[str, str, float, int | None, float | None]  # variant, status, duration, tokens, cost
 
@@ -20,8 +19,7 @@ Run = tuple[str, str, float, int | None, float | None]  # variant, status, durat
 def history(db: Path, experiment: str, runs: Sequence[Run], pipeline: str = "ab") -> None:
     """Runs of ``pipeline`` with their variants and task metrics, written straight into the store."""
     open_store(db).close()  # the schema
-    with sqlite3.connect(db) as conn:
-        conn.execute("PRAGMA foreign_keys = OFF")
+    with raw_store(db) as conn:
         for i, (variant, status, duration, tokens, cost) in enumerate(runs):
             run_id = f"{pipeline}-{experiment}-{i:04d}"
             conn.execute(
@@ -152,7 +150,10 @@ def test_pipeline_filter_and_unknown_experiment(workspace: Path) -> None:
     db = workspace / "orchestrate.db"
     history(db, "e", [("a", "succeeded", 1.0, None, None), ("b", "failed", 1.0, None, None)], pipeline="one")
     history(db, "e", [("a", "failed", 1.0, None, None)] * 3, pipeline="two")
-    assert sum(v["runs"] for v in report_json("e")["variants"]) == 5
+    # Without --pipeline, runs of two pipelines declaring the same name are never pooled.
+    pooled = invoke("experiment", "report", "e")
+    assert pooled.exit_code == 2
+    assert "experiment e is declared by 2 pipelines: one, two; say which with --pipeline" in pooled.output
     only = report_json("e", "--pipeline", "one")
     assert only["pipeline"] == "one" and sum(v["runs"] for v in only["variants"]) == 2
     result = invoke("experiment", "report", "nope")
@@ -182,3 +183,22 @@ def test_list_and_report_through_real_runs(pipeline_file, workspace: Path) -> No
     assert "fisher exact" in shown.output and "mann whitney u" in shown.output
     assert "0.00–0.66" in shown.output  # Wilson, 0 of 2: upper z²/(2 + z²)
     assert "no difference yet (1.00 vs 0.00); about" in shown.output
+
+
+def test_a_single_pipeline_needs_no_filter_and_a_variant_without_runs_does_not_void_the_duration_test(
+    pipeline_file, workspace: Path
+) -> None:
+    runs: list[Run] = [("terse", "succeeded", d, None, None) for d in (1, 2, 3, 4)]
+    runs += [("detailed", "succeeded", d, None, None) for d in (5, 6, 7, 8)]
+    history(workspace / "orchestrate.db", "style", runs)
+    pipeline_file("ab", "name: ab\nexperiments: {style: {variants: {terse: 1, detailed: 1, long: 1}}}\n"
+                  "stages:\n  - {name: work, run: 'true'}\n")  # fmt: skip
+    assert invoke("pipeline", "validate", "pipelines.d/ab.yaml").exit_code == 0
+    invoke("pipeline", "list")  # registers the definition
+    data = report_json("style")
+    assert data["pipeline"] == "ab"
+    assert {v["name"]: v["runs"] for v in data["variants"]} == {"terse": 4, "detailed": 4, "long": 0}
+    duration = data["tests"]["duration"]
+    # "long" has no runs: the two with durations are compared, 1..4 against 5..8.
+    assert duration["test"] == "mann_whitney_u"
+    assert duration["p_value"] == pytest.approx(2 / 70)

@@ -128,3 +128,104 @@ def test_experiments_no_longer_refused(pipeline_file) -> None:
     result = invoke("pipeline", "run", "ab", "--plain")
     assert result.exit_code == 0, result.output
     assert "cannot run yet" not in result.output
+
+
+def test_a_stage_outside_the_experiments_stages_cannot_read_its_variant(pipeline_file) -> None:
+    pipeline_file(
+        "scoped",
+        """
+        name: scoped
+        experiments:
+          - name: style
+            stages: [one]
+            variants: [{name: t, prompt: "be terse"}, {name: d, prompt: "be detailed"}]
+        stages:
+          - {name: one, run: 'echo ${variant.style.prompt}'}
+          - {name: two, run: 'echo ${variant.style}'}
+        """,
+    )
+    result = invoke("pipeline", "validate", "pipelines.d/scoped.yaml")
+    assert result.exit_code == 2
+    assert (
+        'scoped.yaml:8:22: stages[1].run: ${variant.style}: experiment "style" does not apply to stage "two" '
+        "(its stages: one)"
+    ) in result.output
+    assert "stages[0]" not in result.output
+
+
+def test_the_variant_lookup_ignores_experiments_not_applying_to_the_stage() -> None:
+    from orchestrate.domain.experiments import lookup
+
+    experiment = Experiment("style", (Variant("t", 1.0, {"prompt": "be terse"}),), stages=("one",))
+    chosen = assign([experiment], "01run")
+    assert lookup(chosen, "variant.style.prompt", "one") == "be terse"
+    assert lookup(chosen, "variant.style.prompt", "two") is None
+    assert lookup(chosen, "variant.style", "two") is None
+
+
+def test_forcing_one_experiment_twice_is_an_error(pipeline_file, workspace: Path) -> None:
+    pipeline_file("ab", PIPELINE)
+    result = invoke(
+        "pipeline",
+        "run",
+        "ab",
+        "--plain",
+        "--variant",
+        "prompt-style=terse",
+        "--variant",
+        "prompt-style=detailed",
+    )
+    assert result.exit_code == 2
+    assert (
+        "--variant prompt-style=detailed: experiment prompt-style is already forced to 'terse'"
+        in result.output
+    )
+    assert rows(workspace / "orchestrate.db", "select count(*) from runs") == [(0,)]
+
+
+def test_experiment_names_with_a_dot_are_rejected(pipeline_file) -> None:
+    pipeline_file(
+        "dotted",
+        """
+        name: dotted
+        experiments:
+          - name: prompt.style
+            variants: {a: 1, b: 1}
+        stages:
+          - {name: one, run: 'echo ${variant.prompt.style}'}
+        """,
+    )
+    result = invoke("pipeline", "validate", "pipelines.d/dotted.yaml")
+    assert result.exit_code == 2
+    assert 'experiments[0].name: experiment name "prompt.style" contains "."' in result.output
+    assert "use - or _ instead (e.g. prompt-style)" in result.output
+
+
+def test_a_skill_variant_feeds_the_agents_skill_argument_and_the_metric(
+    pipeline_file, workspace: Path
+) -> None:
+    (workspace / "orchestrate.yaml").write_text(
+        "agents:\n  echo: {command: [sh, -c, 'echo \"$0 $1 $ORCHESTRATE_SKILL\"', 'skill={skill}', 'task={task}']}\n"
+    )
+    pipeline_file(
+        "skillab",
+        """
+        name: skillab
+        experiments:
+          skill:
+            variants:
+              - {name: v1, skill: skills/review-v1.md}
+              - {name: v2, skill: skills/review-v2.md}
+        stages:
+          - {name: work, agent: echo, task: go}
+        """,
+    )
+    result = invoke("pipeline", "run", "skillab", "--plain", "--variant", "skill=v2")
+    assert result.exit_code == 0, result.output
+    db = workspace / "orchestrate.db"
+    run_id = _run_ids(db)[0]
+    log = (workspace / "logs" / run_id / "work.log").read_text()
+    assert "skill=skills/review-v2.md task=go skills/review-v2.md" in log
+    assert rows(db, "select skill_version, prompt_variant from task_metrics") == [
+        ("skills/review-v2.md", "skill=v2")
+    ]

@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestrate.store import Store, open_store
+from orchestrate.store import Store
+from tests.cli.helpers import store_at
 
 
 @pytest.fixture
 def store(workspace: Path) -> Iterator[Store]:
-    with open_store(workspace / "orchestrate.db") as opened:
+    with store_at(workspace) as opened:
         yield opened

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from orchestrate.domain.status import RunStatus
-from orchestrate.store import open_store
-from tests.cli.helpers import invoke, rows
+from tests.cli.helpers import invoke, rows, store_at
 from tests.review.helpers import DAY, add_run
 
 TOMORROW = (datetime.now() + timedelta(days=1)).strftime("%Y-%m-%d")
@@ -25,7 +24,7 @@ def specs(pipeline_file: Callable[[str, str], Path]) -> None:
 
 
 def test_add_list_show_link_unlink_remove(workspace: Path, specs: None) -> None:
-    with open_store(workspace / "orchestrate.db") as store:
+    with store_at(workspace) as store:
         for d in (1, 2):
             add_run(store, "spec-a", at=time.time() - d * DAY, status=RunStatus.SUCCEEDED)
     since = (datetime.now() - timedelta(days=5)).strftime("%Y-%m-%d")

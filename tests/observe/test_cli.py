@@ -131,6 +131,7 @@ def test_reporting_never_fails_the_agent(workspace: Path, tmp_path: Path) -> Non
     assert strict.returncode == 2 and 'unknown reported job "nope"' in strict.stderr
 
 
+@pytest.mark.sqlite_only
 def test_an_unwritable_workspace_is_a_warning(workspace: Path) -> None:
     # The store file cannot be opened (a folder stands where it goes): even root cannot write it.
     (workspace / "orchestrate.db").mkdir()

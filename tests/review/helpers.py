@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import sqlite3
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -21,6 +20,7 @@ from orchestrate.domain.status import RunStatus, StageStatus
 from orchestrate.settings import Settings, resolve
 from orchestrate.spec.model import PipelineSpec, StageKind, StageSpec
 from orchestrate.store import Store
+from tests.cli.helpers import rows
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -110,13 +110,13 @@ def add_approval(
     db: Path, run_id: str, *, created: float, decided: float | None = None, status: str = "pending"
 ) -> str:
     request_id = new_id("a")
-    with sqlite3.connect(db) as conn:
-        conn.execute(
-            "INSERT INTO approval_requests (id, run_id, stage, iteration, status, approvers, eligible, quorum, "
-            "on_timeout, escalate_to, escalated, prevent_self_approval, created_at, decided_at) "
-            "VALUES (?, ?, 'gate', 1, ?, ?, ?, 1, 'reject', '[]', 0, 0, ?, ?)",
-            (request_id, run_id, status, json.dumps(["alice"]), json.dumps(["alice"]), created, decided),
-        )
+    rows(
+        db,
+        "INSERT INTO approval_requests (id, run_id, stage, iteration, status, approvers, eligible, quorum, "
+        "on_timeout, escalate_to, escalated, prevent_self_approval, created_at, decided_at) "
+        "VALUES (?, ?, 'gate', 1, ?, ?, ?, 1, 'reject', '[]', FALSE, FALSE, ?, ?)",
+        request_id, run_id, status, json.dumps(["alice"]), json.dumps(["alice"]), created, decided,
+    )  # fmt: skip
     return request_id
 
 

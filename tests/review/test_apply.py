@@ -14,8 +14,8 @@ from orchestrate.domain.review import ActionStatus, FindingKind, ReviewAction
 from orchestrate.domain.status import RUN_TERMINAL, RunStatus, StageStatus
 from orchestrate.review import service
 from orchestrate.services.control import cancel
-from orchestrate.store import Store, open_store
-from tests.cli.helpers import invoke, rows
+from orchestrate.store import Store
+from tests.cli.helpers import invoke, rows, store_at
 from tests.review.helpers import HOUR, add_run, settings_for
 
 NOW = time.time()
@@ -94,12 +94,12 @@ def test_the_same_finding_never_schedules_twice_within_its_cooldown(configured: 
 
 def test_concurrent_claims_of_one_fingerprint_schedule_it_once(workspace: Path) -> None:
     db = workspace / "orchestrate.db"
-    open_store(db).close()
+    store_at(workspace).close()
     barrier = threading.Barrier(8)
     results: list[ReviewAction | tuple[float, float]] = []
 
     def claim() -> None:
-        with open_store(db) as own:
+        with store_at(workspace) as own:  # eight connections, as eight processes would have
             barrier.wait()
             results.append(
                 own.review().claim("stale_run:r1", FindingKind.STALE_RUN, "r1", "diag", {}, NOW, 3600.0, "t")
@@ -199,7 +199,7 @@ def test_cli_apply_history_and_check(configured: Path, store: Store) -> None:
     [
         ("review: {cooldwn: 1h}\n", 'review.cooldwn: unknown key\nhint: did you mean "cooldown"?'),
         ("review: {on: {repeated_failures: diag}}\n", "review.on.repeated_failures: not a finding kind"),
-        ("review: {timeout_ratio: lots}\n", "review.timeout_ratio: 'lots' is not a number above 0"),
+        ("review: {timeout_ratio: lots}\n", "review.timeout_ratio: 'lots' is out of range: must be a share"),
         ("review: {cooldown: 2 days}\n", "review.cooldown:"),
         ("review: {on: {stale_run: nosuch}}\n", "review.on.stale_run: pipeline nosuch:"),
     ],

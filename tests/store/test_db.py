@@ -15,6 +15,7 @@ from orchestrate.store import SCHEMA_VERSION, open_store
 from tests.store.helpers import ROOT, full_run, new_run, python, rows
 
 TABLES = [
+    "alembic_version",  # alembic's revision (migrate.py)
     "approval_audit",
     "approval_requests",
     "events",
@@ -89,6 +90,7 @@ def test_a_version_1_file_is_upgraded_in_place_keeping_its_rows(db_path: Path) -
     conn = sqlite3.connect(db_path)
     conn.execute("insert into pipelines (name, enabled, created_at, updated_at) values ('kept', 1, 1, 1)")
     conn.execute("drop table reported_jobs")
+    conn.execute("drop table alembic_version")  # version 1 predates alembic
     conn.execute("pragma user_version = 1")
     conn.commit()
     conn.close()

@@ -25,6 +25,7 @@ def test_statements_are_translated_once_into_postgresql_words() -> None:
     assert translate("SELECT SUM(CAST(json_extract(o, '$.cost_usd') AS REAL)) FROM s WHERE x LIKE 'a%'") == (
         "SELECT SUM(orchestrate_number(json_extract(o, '$.cost_usd'))) FROM s WHERE x LIKE 'a%%'"
     )
+    assert translate("SELECT id FROM runs LIMIT -1 OFFSET ?") == "SELECT id FROM runs LIMIT ALL OFFSET %s"
     assert translate("SELECT 'a%'", False) == "SELECT 'a%'"  # no parameters: nothing to escape
 
 

@@ -34,6 +34,13 @@ def browser():  # type: ignore[no-untyped-def]
         driver.quit()
 
 
+@pytest.fixture
+def artifacts() -> Path:
+    """tests/artifacts/ (gitignored), made here: a fresh checkout does not have it."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
 def classes(driver, stage: str) -> str:  # type: ignore[no-untyped-def]
     return str(
         driver.execute_script(
@@ -44,12 +51,21 @@ def classes(driver, stage: str) -> str:  # type: ignore[no-untyped-def]
     )
 
 
-def test_start_a_run_watch_it_live_and_approve_from_the_modal(api_workspace: Path, browser) -> None:  # type: ignore[no-untyped-def]
+def test_start_a_run_watch_it_live_and_approve_from_the_modal(
+    api_workspace: Path, browser, artifacts: Path
+) -> None:  # type: ignore[no-untyped-def]
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
     wait = WebDriverWait(browser, 30, poll_frequency=0.1)
+    gated = api_workspace / "pipelines.d" / "gated.yaml"
+    # Stages that take a while: the page is drawn while they run, and must turn green live.
+    gated.write_text(
+        gated.read_text()
+        .replace("run: echo built ${target}", "run: sleep 2 && echo built ${target}")
+        .replace("run: echo tested", "run: sleep 1 && echo tested")
+    )
     with serving(api_workspace) as server:
         browser.get(f"{server.url}/pipelines/gated?token={ALICE}")
         wait.until(lambda d: "signed in as alice" in d.find_element(By.ID, "whoami").text)
@@ -60,6 +76,9 @@ def test_start_a_run_watch_it_live_and_approve_from_the_modal(api_workspace: Pat
         browser.find_element(By.ID, "trigger").click()
         wait.until(lambda d: "/runs/" in d.current_url)
         browser.execute_script("window.notReloaded = true;")  # gone if the page reloads
+        first = {s: classes(browser, s) for s in ("build", "test", "lint", "deploy")}
+        assert not any("st-succeeded" in c for c in first.values()), first  # drawn before they finish
+        wait.until(lambda d: "st-running" in classes(d, "build"))
 
         for stage in ("build", "test", "lint"):
             wait.until(lambda d, s=stage: "st-succeeded" in classes(d, s))
@@ -76,8 +95,7 @@ def test_start_a_run_watch_it_live_and_approve_from_the_modal(api_workspace: Pat
         wait.until(lambda d: "st-succeeded" in classes(d, "deploy"))
         wait.until(lambda d: d.find_element(By.ID, "run-status").text == "succeeded")
         assert browser.execute_script("return window.notReloaded === true;")
-        ARTIFACTS.mkdir(exist_ok=True)
-        shot = ARTIFACTS / "dashboard-run.png"
+        shot = artifacts / "dashboard-run.png"
         assert browser.save_screenshot(str(shot))
         run_id = browser.current_url.rsplit("/", 1)[1]
 
@@ -92,7 +110,7 @@ def test_start_a_run_watch_it_live_and_approve_from_the_modal(api_workspace: Pat
     ]
 
 
-def test_the_editor_shows_errors_at_their_line(api_workspace: Path, browser) -> None:  # type: ignore[no-untyped-def]
+def test_the_editor_shows_errors_at_their_line(api_workspace: Path, browser, artifacts: Path) -> None:  # type: ignore[no-untyped-def]
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -110,8 +128,20 @@ def test_the_editor_shows_errors_at_their_line(api_workspace: Path, browser) -> 
         assert 'stages[1].timeout: "30 minutes" is not a duration' in issue.text
         marked = browser.find_element(By.CSS_SELECTOR, "#gutter .bad")
         assert marked.text.strip() == issue.get_attribute("data-line") == "8"
-        ARTIFACTS.mkdir(exist_ok=True)
-        shot = ARTIFACTS / "dashboard-editor.png"
+        shot = artifacts / "dashboard-editor.png"
         assert browser.save_screenshot(str(shot))
+        # A file that never validated: its page opens with the errors marked; saving a fix works.
+        broken = api_workspace / "pipelines.d" / "broken.yaml"
+        broken.write_text("name: broken\nstages:\n  - name: build\n    run: make\n    timeout: 30 minutes\n")
+        browser.get(f"{server.url}/pipelines/broken")
+        marked = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#gutter .bad"))
+        assert [m.text.strip() for m in marked] == ["5"]
+        browser.execute_script(
+            "document.getElementById('yaml').value = arguments[0];",
+            broken.read_text().replace("30 minutes", "30m"),
+        )
+        browser.find_element(By.ID, "save").click()
+        wait.until(lambda d: d.find_element(By.ID, "editor-status").text == "saved: version 1")
     assert shot.stat().st_size > 1000
     assert (api_workspace / "pipelines.d" / "gated.yaml").read_text() == before  # nothing saved
+    assert "timeout: 30m\n" in (api_workspace / "pipelines.d" / "broken.yaml").read_text()

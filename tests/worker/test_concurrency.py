@@ -78,3 +78,20 @@ def test_cancel_older_stops_the_active_run(holding, pipeline_file, workspace: Pa
     assert f"cancelling older run {first} (concurrency: cancel-older)" in result.output
     wait_for(lambda: status(workspace, first)[0] == "cancelled", what="the older run to stop")
     assert "concurrency: cancel-older" in (status(workspace, first)[1] or "")
+
+
+def test_an_empty_concurrency_mapping_is_a_limit_of_one() -> None:
+    from orchestrate.services.concurrency import Policy
+
+    assert Policy.of({}) == Policy(1, "queue")
+    assert Policy.of({"on_conflict": "skip"}) == Policy(1, "skip")
+    assert Policy.of(None) is None
+
+
+def test_queue_with_detach_is_a_usage_error_and_stores_nothing(pipeline_file, workspace: Path) -> None:
+    pipeline_file("q", "name: q\nstages:\n  - {name: a, run: 'true'}\n")
+    result = invoke("pipeline", "run", "q", "--queue", "--detach")
+    assert result.exit_code == 2
+    assert "--queue and --detach" in result.output and "Traceback" not in result.output
+    db = workspace / "orchestrate.db"
+    assert not db.exists() or rows(db, "SELECT COUNT(*) FROM runs") == [(0,)]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.cli.helpers import invoke, rows
 from tests.worker.helpers import wait_for
 
@@ -71,3 +73,38 @@ def test_a_failing_source_fails_collect_naming_it(workspace: Path) -> None:
     record = json.loads(result.output)
     log = (workspace / "logs" / record["id"] / "collect.log").read_text()
     assert "source 'nowhere/*.jsonl': no such file" in log
+
+
+@pytest.mark.parametrize(
+    ("var", "stage", "message"),
+    [
+        ("top=0", "rank", "variable top: '0' must be at least 1"),
+        ("top=abc", "rank", "variable top: 'abc' is not a whole number"),
+        ("min_score=high", "pick", "variable min_score: 'high' is not a number"),
+        (
+            "sources=cmd:nosuchcmd",
+            "collect",
+            "variable sources: 'cmd:nosuchcmd': no such command 'nosuchcmd'",
+        ),
+    ],
+)
+def test_a_bad_variable_fails_its_stage_in_one_line(
+    workspace: Path, var: str, stage: str, message: str
+) -> None:
+    assert invoke("pipeline", "init", "discovery").exit_code == 0
+    result = invoke("pipeline", "run", "discovery", "--var", var, "--json")
+    assert result.exit_code == 1, result.output
+    record = json.loads(result.stdout)
+    log = (workspace / "logs" / record["id"] / f"{stage}.log").read_text()
+    assert message in log and "Traceback" not in log
+
+
+def test_recency_counts_from_the_run_s_day(workspace: Path) -> None:
+    from datetime import date
+
+    from orchestrate.discovery import score
+
+    old = [{"title": "t", "date": "2020-01-01"}]
+    assert score(old, date(2020, 1, 1))["recency"] == 5.0
+    assert score(old, date(2021, 1, 1))["recency"] == 0.0  # a year old when the run happens
+    assert score([{"title": "t", "date": "2020-01-02"}], date(2020, 1, 1))["recency"] == 5.0  # not above 5

@@ -23,9 +23,9 @@ stages:
     run: "true"
 """
 
-T0 = "2030-01-01T00:01:00+00:00"  # the schedule is first seen: nothing due
-T1 = "2030-01-01T00:11:00+00:00"  # slots 00:05 and 00:10 missed: catchup false fires 00:10 once
-SLOT_0010 = 1893456600.0
+T0 = "2020-01-01T00:01:00+00:00"  # the schedule is first seen: nothing due (a past clock fires for real)
+T1 = "2020-01-01T00:11:00+00:00"  # slots 00:05 and 00:10 missed: catchup false fires 00:10 once
+SLOT_0010 = 1577837400.0
 
 
 def status_of(db: Path, run_id: str) -> str:
@@ -65,8 +65,10 @@ def test_wake_starts_a_queued_run_within_a_second(
     pipeline_file, workspace: Path, workers: list[WorkerProcess]
 ) -> None:
     pipeline_file("q", "name: q\nstages:\n  - {name: a, run: 'true'}\n")
-    # Slow polling both ways: only a wake-up can start the run quickly.
-    (workspace / "orchestrate.yaml").write_text("worker: {active_poll: 30s, idle_poll: 30s}\n")
+    # Slow polling both ways and no store watcher: only POST /wake can start the run quickly.
+    (workspace / "orchestrate.yaml").write_text(
+        "worker: {active_poll: 30s, idle_poll: 30s, watch_store: false}\n"
+    )
     worker = WorkerProcess(workspace, "--grace", "1")
     workers.append(worker)
     worker.passes_after(1)
@@ -85,11 +87,11 @@ def test_wake_starts_a_queued_run_within_a_second(
         5.0,
         "the queued run to start",
     )
-    created_at, started_at = started[0]
-    assert started_at - created_at < 1.0
+    created_at = started[0][0]
     wait_for(lambda: status_of(db, run_id) == "succeeded", what="the run to finish")
-    launches = rows(db, "SELECT reason FROM worker_launches WHERE run_id = ?", run_id)
-    assert launches == [("queued",)]
+    launches = rows(db, "SELECT reason, launched_at FROM worker_launches WHERE run_id = ?", run_id)
+    assert [reason for reason, _ in launches] == ["queued"]
+    assert launches[0][1] - created_at < 1.0  # the worker launched it on the wake-up, not the 30 s poll
 
 
 def test_an_edited_pipeline_file_is_reloaded_and_an_invalid_one_reported(
@@ -187,6 +189,7 @@ def test_health_and_metrics(pipeline_file, workspace: Path, workers: list[Worker
         "orchestrate_approvals_pending 0.0",
         "orchestrate_worker_active_runs 0.0",
         "orchestrate_worker_loop_lag_seconds",
+        "orchestrate_worker_pass_duration_seconds",
     ):
         assert name in text
     assert worker.wake() == 202
@@ -235,3 +238,99 @@ def test_a_second_worker_on_the_same_port_is_a_clear_error(
     assert clash.returncode == 2
     assert f"worker: cannot listen on 127.0.0.1:{worker.port}" in clash.stderr
     assert "Traceback" not in clash.stderr
+
+
+TIMED = """
+name: timed
+stages:
+  - name: ship-it
+    requires_approval: true
+    approvers: [alice]
+    approval: {timeout: 2s, on_timeout: approve}
+  - name: deploy
+    run: "echo deployed > deployed.txt"
+"""
+
+
+def test_an_idle_worker_decides_an_approval_timeout_on_time(
+    pipeline_file, workspace: Path, workers: list[WorkerProcess]
+) -> None:
+    pipeline_file("timed", TIMED)
+    (workspace / "orchestrate.yaml").write_text(
+        "worker: {active_poll: 30s, idle_poll: 30s, watch_store: false}\n"
+    )
+    worker = WorkerProcess(workspace, "--grace", "1")
+    workers.append(worker)
+    waiting = orchestrate(
+        workspace, "pipeline", "run", "timed", "--no-wait", "--json", ORCHESTRATE_WORKER_PORT="1"
+    )
+    assert waiting.returncode == 3, waiting.stderr
+    run_id = json.loads(waiting.stdout)["id"]
+    worker.wake()  # the worker learns of the deadline (no store watcher here), then sleeps until it
+    db = workspace / "orchestrate.db"
+    wait_for(
+        lambda: status_of(db, run_id) == "succeeded", 15.0, "the timed-out approval to let the run go on"
+    )
+    ((status, deadline, decided_at),) = rows(
+        db, "SELECT status, deadline, decided_at FROM approval_requests WHERE run_id = ?", run_id
+    )
+    assert status in ("approved", "timed_out")
+    assert 0 <= decided_at - deadline < 1.0  # not the 30 s idle poll
+    assert (workspace / "deployed.txt").read_text() == "deployed\n"
+
+
+def test_worker_once_does_one_pass_and_exits(pipeline_file, workspace: Path) -> None:
+    pipeline_file("q", "name: q\nstages:\n  - {name: a, run: 'true'}\n")
+    run_id = orchestrate(workspace, "pipeline", "run", "q", "--queue").stdout.strip()
+    once = orchestrate(workspace, "worker", "--once")
+    assert once.returncode == 0, once.stderr
+    assert f"started run {run_id} (queued" in once.stdout and "one pass done: started 1 run(s)" in once.stdout
+    db = workspace / "orchestrate.db"
+    wait_for(lambda: status_of(db, run_id) == "succeeded", 15.0, "the run --once started")
+
+
+def test_the_worker_resumes_an_orphaned_run(
+    pipeline_file, workspace: Path, workers: list[WorkerProcess]
+) -> None:
+    import os
+    import signal
+
+    pipeline_file("slow", SLOW_ONCE)
+    detached = orchestrate(workspace, "pipeline", "run", "slow", "--detach", "--json")
+    assert detached.returncode == 0, detached.stderr
+    run_id = json.loads(detached.stdout)["id"]
+    db = workspace / "orchestrate.db"
+    wait_for(lambda: (workspace / "done.marker").exists(), what="the stage to start")
+    (pid,) = wait_for(lambda: rows(db, "SELECT pid FROM runs WHERE id = ? AND pid IS NOT NULL", run_id))[0]
+    os.killpg(os.getpgid(pid), signal.SIGKILL)  # the run's process and its stage die: no record of it
+    worker = WorkerProcess(workspace, "--grace", "1")
+    workers.append(worker)
+    wait_for(lambda: status_of(db, run_id) == "succeeded", 30.0, "the orphaned run to be resumed")
+    assert f"started run {run_id} (orphaned" in worker.output()
+
+
+@pytest.mark.parametrize(
+    ("args", "yaml", "message"),
+    [
+        (("--port", "99999"), "", "99999"),
+        ((), "worker: {wake: 'no'}\n", "orchestrate.yaml: worker.wake: 'no' is not true or false"),
+        ((), "worker: {active_poll: 0s}\n", "orchestrate.yaml: worker.active_poll: '0s' is too short"),
+        (
+            (),
+            "worker: {active_poll: 1m, idle_poll: 30s}\n",
+            "orchestrate.yaml: worker.active_poll (60s) is longer than worker.idle_poll (30s)",
+        ),
+        ((), "worker: {port: 70000}\n", "orchestrate.yaml: worker.port: must be at most 65535"),
+    ],
+)
+def test_bad_worker_settings_are_one_line_errors(workspace: Path, args, yaml, message) -> None:  # type: ignore[no-untyped-def]
+    (workspace / "orchestrate.yaml").write_text(yaml)
+    result = orchestrate(workspace, "worker", *args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_worker_refuses_a_clock_in_the_future(workspace: Path) -> None:
+    result = orchestrate(workspace, "worker", "--once", ORCHESTRATE_NOW="2999-01-01T00:00:00+00:00")
+    assert result.returncode == 2
+    assert "ORCHESTRATE_NOW: a worker fires only slots that have come" in result.stderr

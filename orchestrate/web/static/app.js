@@ -98,6 +98,10 @@ function renderRun(run) {
   pill.textContent = run.status; setStatusClass(pill, run.status);
   document.body.dataset.runStatus = run.status;
   $("#run-reason").textContent = run.reason || "";
+  $("#run-usage .tokens").textContent = run.usage.tokens.toLocaleString("en-US");
+  $("#run-usage .cost").textContent = "$" + run.usage.cost_usd.toFixed(4);
+  const stale = $("#run-stale");
+  stale.hidden = !run.stale; stale.textContent = "stale: " + (run.stale_reason || "");
   const cancel = $("#cancel");
   if (cancel) cancel.hidden = TERMINAL.includes(run.status);
   for (const s of run.stages) {
@@ -113,6 +117,8 @@ function renderRun(run) {
       $(".status .text", row).textContent = s.status;
       $(".attempts", row).textContent = s.attempts.length;
       $(".duration", row).textContent = fmtSeconds(s.duration_seconds);
+      $(".tokens", row).textContent = s.usage.tokens ? s.usage.tokens.toLocaleString("en-US") : "";
+      $(".cost", row).textContent = s.usage.cost_usd ? "$" + s.usage.cost_usd.toFixed(4) : "";
       $(".outputs", row).textContent = Object.entries(s.outputs).map(([k, v]) => k + "=" + v).join(" ");
       $(".reason", row).textContent = s.reason || "";
     }
@@ -254,6 +260,9 @@ function setupEditor() {
     if (e.data && e.data.issues) show(e.data.issues, "");
     else { show([], ""); $("#editor-status").textContent = e.message; }
   };
+  const initial = $("#file-issues");
+  const fileIssues = initial ? JSON.parse(initial.textContent) : [];
+  if (fileIssues.length) show(fileIssues, "");  // the file as it is now: its errors at their lines
   area.addEventListener("input", drawGutter);
   area.addEventListener("scroll", () => { gutter.scrollTop = area.scrollTop; });
   $("#validate").addEventListener("click", async () => {
