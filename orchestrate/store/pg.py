@@ -30,6 +30,9 @@ from typing import Any
 
 from orchestrate.domain.errors import WorkspaceError
 
+# What every write transaction NOTIFYs at commit (``listen`` waits for it).
+CHANNEL = "orchestrate_store"
+
 # Any fixed number: the key of the advisory lock every write transaction takes.
 WRITE_LOCK_KEY = 0x6F72_6368  # "orch"
 
@@ -220,6 +223,9 @@ class PgDatabase:
                 # One writer at a time, as SQLite's BEGIN IMMEDIATE: the store's
                 # read-then-write transactions (claims, status carried up) rely on it.
                 self.conn.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK_KEY,))
+                # Delivered at commit to every LISTENer (the worker): the store changed, as
+                # a write to the SQLite file wakes a watcher. Repeats in one transaction fold.
+                self.conn.execute(f"NOTIFY {CHANNEL}", None)
                 yield self.conn
             except BaseException:
                 if self.conn.in_transaction:
@@ -259,3 +265,18 @@ class PgDatabase:
             finally:
                 if self.conn.in_transaction:
                     self.conn.execute("COMMIT")
+
+
+def listen(url: str, stop: Any, on_change: Any, timeout: float = 1.0) -> None:
+    """Call ``on_change()`` after each committed write to the store until ``stop`` is set.
+
+    PostgreSQL's LISTEN/NOTIFY: the worker's wake-up on this store, as watching the file
+    is on SQLite. ``stop`` is a ``threading.Event``; it is checked every ``timeout`` s.
+    """
+    import psycopg
+
+    with psycopg.connect(plain_url(url), autocommit=True) as conn:
+        conn.execute(f"LISTEN {CHANNEL}")
+        while not stop.is_set():
+            for _note in conn.notifies(timeout=timeout, stop_after=1):
+                on_change()

@@ -20,7 +20,7 @@ Runs start as child processes (``children.py``), at most ``--max-runs`` at once.
 sleeps ``worker.active_poll`` while runs are active or queued and ``worker.idle_poll``
 otherwise, never past the next cron slot or pending approval deadline, and wakes at once
 on ``POST /wake``, on a change in ``pipelines.d/`` and on a
-write to the store file (watchfiles). SIGTERM (or Ctrl-C) stops taking work, gives the
+write to the store (watchfiles on the SQLite file; LISTEN/NOTIFY on PostgreSQL). SIGTERM (or Ctrl-C) stops taking work, gives the
 active runs ``worker.grace`` to finish, then stops them resumably.
 """
 
@@ -141,11 +141,13 @@ class Worker:
         self.wake.set()
 
     def _watch(self) -> None:
-        """Wake the loop when a pipeline file or the store changes (watchfiles)."""
+        """Wake the loop when a pipeline file or the store changes (watchfiles; LISTEN on PostgreSQL)."""
         from watchfiles import watch
 
         pipelines = self.settings.pipelines_dir
-        db = self.settings.store_location  # a PostgreSQL URL has no file to watch: polling and /wake
+        db = self.settings.store_location
+        if isinstance(db, str) and self.config.watch_store:  # PostgreSQL: no file, LISTEN instead
+            threading.Thread(target=self._listen, args=(db,), name="listen", daemon=True).start()
         store_file = db if isinstance(db, Path) and self.config.watch_store else None
         names = {store_file.name, f"{store_file.name}-wal"} if store_file else set()
         folders = [p for p in (pipelines, store_file.parent if store_file else None) if p and p.is_dir()]
@@ -166,6 +168,16 @@ class Worker:
                 self.wake.set()
         except Exception as e:  # no inotify here: polling alone still works
             self.log(f"watching files failed ({e}); relying on polling and POST /wake")
+
+    def _listen(self, url: str) -> None:
+        """Wake the loop after each write to a PostgreSQL store (LISTEN/NOTIFY)."""
+        from orchestrate.store.pg import listen
+
+        try:
+            listen(url, self.stopping, self.wake.set)
+        except Exception as e:  # the connection dropped: polling and POST /wake still work
+            if not self.stopping.is_set():
+                self.log(f"listening to the store failed ({e}); relying on polling and POST /wake")
 
     def _pause(self, poll: float) -> float:
         """How long to sleep: ``poll``, or less when an approval deadline or a cron slot comes sooner."""

@@ -79,3 +79,27 @@ def test_an_unreachable_server_is_one_clear_line(pipeline_file, workspace: Path)
     assert result.returncode != 0
     assert result.stderr.startswith("error: ORCHESTRATE_DATABASE_URL: cannot connect to PostgreSQL:")
     assert "Traceback" not in result.stderr
+
+
+def test_a_write_wakes_a_listener_as_a_file_change_wakes_a_watcher(postgres_url: str) -> None:
+    import threading
+
+    from orchestrate.store.pg import listen
+
+    open_store(postgres_url).close()  # the schema
+    stop, woken = threading.Event(), threading.Event()
+    listener = threading.Thread(target=listen, args=(postgres_url, stop, woken.set, 0.1), daemon=True)
+    listener.start()
+    try:
+        with open_store(postgres_url) as store:
+            for _ in range(50):  # until the listener has subscribed
+                store.set_enabled("nothing", True)  # a write transaction (of no row)
+                if woken.wait(0.1):
+                    break
+            assert woken.is_set()
+            woken.clear()
+            store.active_runs()  # a read notifies nobody
+            assert not woken.wait(0.5)
+    finally:
+        stop.set()
+        listener.join(5)

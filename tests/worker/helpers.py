@@ -23,6 +23,8 @@ def free_port() -> int:
 
 def env_for(workspace: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATE_")}
+    if os.environ.get("ORCHESTRATE_DATABASE_URL"):  # the PostgreSQL pass: the workspace's database
+        env["ORCHESTRATE_DATABASE_URL"] = os.environ["ORCHESTRATE_DATABASE_URL"]
     return {**env, "ORCHESTRATE_HOME": str(workspace), **extra}
 
 

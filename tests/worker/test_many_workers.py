@@ -151,8 +151,11 @@ def test_three_workers_share_200_runs_and_resume_a_killed_hosts_runs(
     orphans = {run for run, _, _ in left}
     assert orphans, "host-a had runs in progress when it died"
     settled = {(run, stage) for run, stage, status in left if status == "succeeded"}
-    interrupted = {(run, stage) for run, stage, status in left if status == "running"}
-    assert settled and interrupted
+    assert settled and any(status == "running" for _, _, status in left)
+    # What may run again: the orphans' unsettled stages. Not only those recorded as running:
+    # a stage whose process had started (and logged its start) when the host died, but whose
+    # start was not committed yet, is pending in the store and is run again too.
+    interrupted = {(run, stage) for run, stage, status in left if status != "succeeded"}
 
     def all_finished() -> bool:
         open_runs = rows(

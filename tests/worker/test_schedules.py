@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from orchestrate.spec import cron
@@ -246,7 +247,7 @@ def test_a_slot_claimed_by_two_racing_ticks_fires_once(pipeline_file, workspace:
         return slots
 
     monkeypatch.setattr(cron, "due", due_then_wait)
-    s = resolve(workspace, {"ORCHESTRATE_HOME": str(workspace)}, workspace)
+    s = resolve(workspace, {**os.environ, "ORCHESTRATE_HOME": str(workspace)}, workspace)
     found = sched.schedules(registry.sync(s, open_store(s.store_location)))
     results: dict[str, list[sched.Fired]] = {}
     started: list[str] = []
