@@ -25,11 +25,11 @@ from orchestrate.store import approvals, control, reads, registry, sql
 from orchestrate.store import metrics as task_metrics
 from orchestrate.store.db import Database
 from orchestrate.store.experiments import Experiments
-from orchestrate.store.reported import Reports
-from orchestrate.store.review import ReviewStore
 from orchestrate.store.writer import Measure, RunWriter, dumps
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported when first used: a run needs none of them (start-up, bench/run.py)
+    from orchestrate.store.reported import Reports
+    from orchestrate.store.review import ReviewStore
     from orchestrate.store.scheduling import Scheduling
 
 
@@ -395,12 +395,16 @@ class Store:
 
     def reports(self) -> Reports:
         """Agents' self-reported pipelines, steps and jobs, over this store's connection."""
+        from orchestrate.store.reported import Reports
+
         return Reports(self._db)
 
     # -- goals and review (DESIGN §8) ----------------------------------------------------------
 
     def review(self) -> ReviewStore:
         """Goals, the review's reads of recent history, and the actions it scheduled."""
+        from orchestrate.store.review import ReviewStore
+
         return ReviewStore(self._db)
 
     # -- the worker and schedules (issue 11) -------------------------------------------------
