@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 from orchestrate.domain.errors import WorkspaceError
 from orchestrate.store.migrations import HEAD
+
+T = TypeVar("T")
 
 # The number of the head alembic revision (orchestrate/store/migrations/versions).
 SCHEMA_VERSION = int(HEAD)
@@ -193,3 +196,9 @@ class Database:
             finally:
                 if self.conn.in_transaction:
                     self.conn.execute("COMMIT")
+
+
+def transact(db: Any, write: bool, body: Callable[[Any], T]) -> T:
+    """``body(conn)`` in one write (or read) transaction of ``db`` (SQLite or PostgreSQL)."""
+    with db.write() if write else db.read() as conn:
+        return body(conn)

@@ -1,8 +1,6 @@
 """Experiments and budgets in the store (issue 10): run variants, and the history they read.
 
-Plain sqlite3 like the run path (a run records its variants before it starts). A store
-file created before ``run_variants`` existed gets it on first use: the schema is created
-again (``CREATE TABLE IF NOT EXISTS``) and the statement retried once.
+Plain sqlite3 like the run path (a run records its variants before it starts).
 """
 
 from __future__ import annotations
@@ -15,7 +13,7 @@ from typing import TypeVar
 
 from orchestrate.domain.status import RunStatus
 from orchestrate.store import sql
-from orchestrate.store.db import Database, create_schema
+from orchestrate.store.db import Database, transact
 
 T = TypeVar("T")
 
@@ -50,16 +48,7 @@ class Experiments:
         self._db = db
 
     def _transact(self, write: bool, body: Callable[[sqlite3.Connection], T]) -> T:
-        for attempt in (1, 2):
-            try:
-                with self._db.write() if write else self._db.read() as conn:
-                    return body(conn)
-            except sqlite3.OperationalError as e:
-                if attempt == 2 or "no such table: run_variants" not in str(e):
-                    raise
-                with self._db.write() as conn:
-                    create_schema(conn)  # a file from before this table: add it, once
-        raise AssertionError("unreachable")
+        return transact(self._db, write, body)
 
     def record(self, run_id: str, assignments: Iterable[tuple[str, str, str]]) -> None:
         """(experiment, variant, assigned_by) rows; an experiment already assigned keeps its variant."""

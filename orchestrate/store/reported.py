@@ -4,9 +4,6 @@ Every report is one short write transaction that changes the job and carries the
 up: the step's status is recomputed from its jobs and an open pipeline's from its steps
 (the rules are ``domain.observe``'s), and the pipeline's ``updated_at`` moves, which is
 what staleness is judged by at read time.
-
-A store file created before these tables existed gets them on first use: the schema is
-created again (``CREATE TABLE IF NOT EXISTS``) and the statement retried once.
 """
 
 from __future__ import annotations
@@ -27,7 +24,7 @@ from orchestrate.domain.observe import (
     open_pipeline_status,
 )
 from orchestrate.store import sql
-from orchestrate.store.db import Database, create_schema
+from orchestrate.store.db import Database, transact
 
 T = TypeVar("T")
 
@@ -41,16 +38,7 @@ class Reports:
         self._db = db
 
     def _transact(self, write: bool, body: Callable[[sqlite3.Connection], T]) -> T:
-        for attempt in (1, 2):
-            try:
-                with self._db.write() if write else self._db.read() as conn:
-                    return body(conn)
-            except sqlite3.OperationalError as e:
-                if attempt == 2 or "no such table: reported_" not in str(e):
-                    raise
-                with self._db.write() as conn:
-                    create_schema(conn)  # a file from before these tables: add them, once
-        raise AssertionError("unreachable")
+        return transact(self._db, write, body)
 
     # -- writes ---------------------------------------------------------------------------
 

@@ -4,9 +4,6 @@ The review reads return plain rows (tuples) of recent history; ``orchestrate.rev
 judges them. Scheduling an action for a finding is one write transaction: look for a
 claim of the same fingerprint still cooling down and, if there is none, insert the
 action row, so two processes reviewing at once cannot both schedule it.
-
-A store file created before these tables existed gets them on first use: the schema
-is created again (``CREATE TABLE IF NOT EXISTS``) and the statement retried once.
 """
 
 from __future__ import annotations
@@ -20,13 +17,12 @@ from orchestrate.domain.errors import NotFoundError, UsageError
 from orchestrate.domain.review import ActionStatus, FindingKind, Goal, GoalMetric, LinkKind, ReviewAction
 from orchestrate.domain.status import RunStatus
 from orchestrate.store import sql
-from orchestrate.store.db import Database, create_schema
+from orchestrate.store.db import Database, transact
 
 T = TypeVar("T")
 Row = tuple[Any, ...]
 
 _GOALS_HINT = "orchestrate goal list shows the goals"
-_OWN_TABLES = ("goals", "goal_links", "review_actions")
 
 
 class ReviewStore:
@@ -36,16 +32,7 @@ class ReviewStore:
         self._db = db
 
     def _transact(self, write: bool, body: Callable[[sqlite3.Connection], T]) -> T:
-        for attempt in (1, 2):
-            try:
-                with self._db.write() if write else self._db.read() as conn:
-                    return body(conn)
-            except sqlite3.OperationalError as e:
-                if attempt == 2 or not any(f"no such table: {t}" in str(e) for t in _OWN_TABLES):
-                    raise
-                with self._db.write() as conn:
-                    create_schema(conn)  # a file from before these tables: add them, once
-        raise AssertionError("unreachable")
+        return transact(self._db, write, body)
 
     # -- goals ----------------------------------------------------------------------------
 
