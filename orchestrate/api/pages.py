@@ -75,11 +75,13 @@ def page(fn: Callable[[Request], Response]) -> Callable[[Request], Response]:
 
 @page
 def index(request: Request) -> Response:
-    from orchestrate.api.shapes import listed_json
     from orchestrate.services import catalog
+    from orchestrate.services.records import listed_json
 
     ctx = context(request)
-    rows = [listed_json(r, registered) for r, registered in catalog.listing(ctx.settings, ctx.store)]
+    rows = [
+        listed_json(r, registered=registered) for r, registered in catalog.listing(ctx.settings, ctx.store)
+    ]
     pending = ctx.store.approval_requests(pending_only=True)
     return _render(request, "index.html", pipelines=rows, pending=len(pending))
 
@@ -115,7 +117,7 @@ def run(request: Request) -> Response:
 
 @page
 def approvals(request: Request) -> Response:
-    from orchestrate.api.shapes import request_json
+    from orchestrate.services.records import request_json
 
     ctx = context(request)
     found = [request_json(r) for r in ctx.store.approval_requests(pending_only=False)]

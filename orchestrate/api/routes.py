@@ -75,12 +75,12 @@ def _text(body: dict[str, Any]) -> str:
 
 def list_pipelines(request: Request) -> Response:
     """``pipeline list --json``, read without registering anything (services/catalog.py)."""
-    from orchestrate.api.shapes import listed_json
     from orchestrate.services import catalog
+    from orchestrate.services.records import listed_json
 
     ctx = context(request)
     return JSONResponse(
-        [listed_json(r, registered) for r, registered in catalog.listing(ctx.settings, ctx.store)]
+        [listed_json(r, registered=registered) for r, registered in catalog.listing(ctx.settings, ctx.store)]
     )
 
 
@@ -304,12 +304,12 @@ def pipeline_runs(request: Request) -> Response:
 def run_detail(settings: Any, store: Any, run_ref: str) -> dict[str, Any]:
     """``pipeline status --json`` (kind, orphaned, stale, overdue), plus usage per stage and in
     total (what ``pipeline status`` shows), the run's stage graph and its approval requests."""
-    from orchestrate.api.shapes import request_json
     from orchestrate.domain.usage import total_usage, usage_json
     from orchestrate.graph import Dag
     from orchestrate.services import freshness
     from orchestrate.services.control import orphaned
     from orchestrate.services.execution import run_spec
+    from orchestrate.services.records import request_json
 
     run_id = store.resolve_run_id(run_ref)
     state = store.run_state(run_id)
@@ -395,7 +395,7 @@ def stage_log(request: Request) -> Response:
 
 
 def list_approvals(request: Request) -> Response:
-    from orchestrate.api.shapes import request_json
+    from orchestrate.services.records import request_json
 
     # A read writes nothing: unlike `approval list`, deadlines are not enforced here (the
     # run's own process, or `orchestrate worker` for runs whose process is gone, does that).
@@ -406,7 +406,7 @@ def list_approvals(request: Request) -> Response:
 
 
 def get_approval(request: Request) -> Response:
-    from orchestrate.api.shapes import request_json
+    from orchestrate.services.records import request_json
 
     store = context(request).store
     found = store.approval(request.path_params["id"])
@@ -415,8 +415,8 @@ def get_approval(request: Request) -> Response:
 
 def _decide(request: Request, action: str, call: Any) -> Response:
     """Cast a vote as the token's user; a vote the rules refuse is 403 (and audited, as on the CLI)."""
-    from orchestrate.api.shapes import request_json
     from orchestrate.domain.approvals import refusal
+    from orchestrate.services.records import request_json
 
     user = caller(request)
     body = _body(request)

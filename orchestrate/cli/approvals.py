@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from orchestrate.cli.common import handle_errors, settings
+from orchestrate.services.records import request_json
 
 app = typer.Typer(
     help="Approve, reject, delegate or push back the requests runs wait at.\n\n"
@@ -30,40 +31,6 @@ def _open():  # type: ignore[no-untyped-def]
     store = open_store(s.store_location)
     expire_due(s, store)  # deadlines of runs whose process is gone are enforced here too
     return s, store
-
-
-def _request_json(request: Any, audit: list[Any] | None = None) -> dict[str, Any]:
-    data = {
-        "id": request.id,
-        "run": request.run_id,
-        "pipeline": request.pipeline,
-        "stage": request.stage,
-        "iteration": request.iteration,
-        "status": request.status.value,
-        "approvers": list(request.approvers),
-        "eligible": list(request.eligible),
-        "quorum": request.quorum,
-        "deadline": request.deadline,
-        "on_timeout": request.on_timeout.value,
-        "evidence": dict(request.evidence or {}),
-        "created_at": request.created_at,
-        "decided_at": request.decided_at,
-        "decided_by": request.decided_by,
-        "reason": request.reason,
-    }
-    if audit is not None:
-        data["audit"] = [
-            {
-                "at": e.at,
-                "kind": e.kind,
-                "user": e.user,
-                "os_user": e.os_user,
-                "to": e.to_user,
-                "comment": e.comment,
-            }
-            for e in audit
-        ]
-    return data
 
 
 @app.command("list")
@@ -90,7 +57,7 @@ def list_(
     if mine:
         requests = [r for r in requests if refusal(r, store.approval_audit(r.id), user, "approve") is None]
     if as_json:
-        typer.echo(json.dumps([_request_json(r) for r in requests], indent=2))
+        typer.echo(json.dumps([request_json(r) for r in requests], indent=2))
         return
     from orchestrate.ui.approval_view import request_table
     from orchestrate.ui.console import stdout_console
@@ -115,7 +82,7 @@ def show(
     request = store.approval(request_id)
     audit = store.approval_audit(request.id)
     if as_json:
-        typer.echo(json.dumps(_request_json(request, audit), indent=2))
+        typer.echo(json.dumps(request_json(request, audit), indent=2))
         return
     from orchestrate.ui.approval_view import request_detail
     from orchestrate.ui.console import stdout_console

@@ -86,8 +86,10 @@ def list_(
 
     if as_json:
         rows, seen, reported = gather()
-        listed = [_listed_json(r, seen) for r in rows]
-        listed += [_reported_json(p, seen) for p in reported]
+        from orchestrate.services.records import listed_json, reported_listed_json
+
+        listed = [listed_json(r, seen) for r in rows]
+        listed += [reported_listed_json(p, seen) for p in reported]
         typer.echo(json.dumps(listed, indent=2))
         return
     from orchestrate.ui.console import stdout_console
@@ -102,53 +104,6 @@ def list_(
         watch_live(stdout_console(), frame, interval)
     else:
         stdout_console().print(frame())
-
-
-def _listed_json(row, seen):  # type: ignore[no-untyped-def]
-    info = row.info
-    last = info.last_run if info else None
-    stale = seen.stale_runs.get(row.name, {})
-    return {
-        "kind": "executed",
-        "name": row.name,
-        "path": row.path,
-        "enabled": info.enabled if info else True,
-        "version": row.version,
-        "triggers": [t.__dict__ for t in row.spec.triggers] if row.spec else [],
-        "last_run": {
-            "id": last.id,
-            "status": last.status.value,
-            "created_at": last.created_at,
-            "orphaned": row.last_orphaned,
-            "stale": last.id in stale,
-        }
-        if last
-        else None,
-        "active_runs": [
-            {"id": r.id, "status": r.status.value, "stale": r.id in stale, "stale_reason": stale.get(r.id)}
-            for r in seen.active.get(row.name, ())
-        ],
-        "runs": {k.value: v for k, v in info.counts.items()} if info else {},
-        "success_rate": info.success_rate if info else None,
-        "error": row.error,
-    }
-
-
-def _reported_json(p, seen):  # type: ignore[no-untyped-def]
-    return {
-        "kind": "reported",
-        "id": p.id,
-        "name": p.type.value,
-        "title": p.title,
-        "sprint": p.sprint,
-        "status": p.status.value,
-        "created_at": p.created_at,
-        "updated_at": p.updated_at,
-        "duration_seconds": p.duration(seen.now),
-        "stale": seen.reported_stale(p),
-        "run_id": p.run_id,
-        "stage": p.stage,
-    }
 
 
 @app.command("show")

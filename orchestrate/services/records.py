@@ -1,18 +1,26 @@
-"""JSON shapes of the API that have no service-level serializer: the same fields as the CLI's --json."""
+"""JSON shapes the CLI's ``--json`` and the API share: a listed pipeline, a reported one, an approval.
+
+One definition each, so ``pipeline list --json`` and ``GET /api/pipelines`` (and
+``approval show --json`` and ``GET /api/approvals/{id}``) cannot drift apart.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 
-def listed_json(row: Any, registered: bool = True) -> dict[str, Any]:
+def listed_json(row: Any, seen: Any = None, registered: bool = True) -> dict[str, Any]:
     """One ``registry.Listed`` row, as ``pipeline list --json`` prints it.
 
+    ``seen`` (``freshness.Overview``): adds the pipeline's active runs and which are stale.
     ``registered`` False: the file is valid but its text is not a stored version yet
-    (``version`` is then None; the next run or edit registers it)."""
+    (``version`` is then None; the next run or edit registers it).
+    """
     info = row.info
     last = info.last_run if info else None
-    return {
+    stale = seen.stale_runs.get(row.name, {}) if seen is not None else {}
+    data: dict[str, Any] = {
+        "kind": "executed",
         "name": row.name,
         "path": row.path,
         "enabled": info.enabled if info else True,
@@ -23,6 +31,7 @@ def listed_json(row: Any, registered: bool = True) -> dict[str, Any]:
             "status": last.status.value,
             "created_at": last.created_at,
             "orphaned": row.last_orphaned,
+            "stale": last.id in stale,
         }
         if last
         else None,
@@ -30,6 +39,30 @@ def listed_json(row: Any, registered: bool = True) -> dict[str, Any]:
         "success_rate": info.success_rate if info else None,
         "error": row.error,
         "registered": registered,
+    }
+    if seen is not None:
+        data["active_runs"] = [
+            {"id": r.id, "status": r.status.value, "stale": r.id in stale, "stale_reason": stale.get(r.id)}
+            for r in seen.active.get(row.name, ())
+        ]
+    return data
+
+
+def reported_listed_json(p: Any, seen: Any) -> dict[str, Any]:
+    """An unfinished reported pipeline as a row of ``pipeline list --json`` (kind ``reported``)."""
+    return {
+        "kind": "reported",
+        "id": p.id,
+        "name": p.type.value,
+        "title": p.title,
+        "sprint": p.sprint,
+        "status": p.status.value,
+        "created_at": p.created_at,
+        "updated_at": p.updated_at,
+        "duration_seconds": p.duration(seen.now),
+        "stale": seen.reported_stale(p),
+        "run_id": p.run_id,
+        "stage": p.stage,
     }
 
 
