@@ -47,6 +47,15 @@ def exit_for(exc: BaseException) -> int:
     return int(ExitCode.INTERNAL)
 
 
+def _missing_table(e: Exception) -> str | None:
+    """The table named by "no such table" (SQLite) or "relation ... does not exist" (PostgreSQL)."""
+    import re
+
+    text = str(e)
+    found = re.search(r"no such table: (\w+)", text) or re.search(r'relation "(\w+)" does not exist', text)
+    return found.group(1) if found else None
+
+
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """User errors print one clear message (no traceback); bugs exit 70 (--debug shows the traceback)."""
 
@@ -71,6 +80,16 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
             if GLOBALS.debug:
                 traceback.print_exc(file=sys.stderr)
+            missing = _missing_table(e)
+            if missing is not None:  # a store whose schema an unreleased build left behind
+                print_error_lines(
+                    [
+                        f"error: the store has no table {missing}: its schema is older than this orchestrate",
+                        "hint: orchestrate db upgrade adds what is missing (its rows are kept)",
+                    ],
+                    label=False,
+                )
+                raise typer.Exit(int(ExitCode.INVALID_INPUT)) from None
             print_error_lines(
                 [
                     f"internal error: {type(e).__name__}: {e}",

@@ -559,3 +559,25 @@ def test_opening_an_up_to_date_postgresql_store_imports_neither_alembic_nor_sqla
     result = python(OPEN_AND_LIST_MODULES, postgres_url)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
+
+
+@pytest.mark.sqlite_only
+def test_a_store_missing_a_table_says_to_run_db_upgrade(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file an unreleased build stamped as current but without a later table: one clear line."""
+    monkeypatch.delenv("ORCHESTRATE_DATABASE_URL", raising=False)
+    db = workspace / "orchestrate.db"
+    open_store(db).close()
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TABLE goal_links")
+    conn.execute("DROP TABLE alembic_version")
+    conn.close()
+    result = invoke("goal", "show", "nope")
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        "error: the store has no table goal_links: its schema is older than this orchestrate",
+        "hint: orchestrate db upgrade adds what is missing (its rows are kept)",
+    ]
+    assert invoke("db", "upgrade").exit_code == 0
+    assert "unknown goal" in invoke("goal", "show", "nope").output
