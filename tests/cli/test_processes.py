@@ -78,7 +78,9 @@ def test_memory_stays_flat_for_a_stage_printing_500_mb(pipeline_file, workspace:
     assert os.waitstatus_to_exitcode(status) == 0
     [(run_id,)] = rows(workspace / "orchestrate.db", "select id from runs")
     assert (workspace / "logs" / run_id / "shout.log").stat().st_size >= 500_000_000  # + yes: broken pipe
-    assert usage.ru_maxrss < 200 * 1024  # KiB: the 500 MB never passed through the run process
+    # KiB: far below the 500 MB printed, which never passed through the run process (about
+    # 40 MiB of interpreter and imports; the PostgreSQL driver and a busy machine add some)
+    assert usage.ru_maxrss < 300 * 1024
 
 
 def test_internal_error_exits_70_and_debug_shows_the_traceback(

@@ -151,7 +151,7 @@ def test_three_workers_share_200_runs_and_resume_a_killed_hosts_runs(
     orphans = {run for run, _, _ in left}
     assert orphans, "host-a had runs in progress when it died"
     settled = {(run, stage) for run, stage, status in left if status == "succeeded"}
-    assert settled and any(status == "running" for _, _, status in left)
+    assert settled  # (the run chosen mid-stage may just have finished b: its stage is settled)
     # What may run again: the orphans' unsettled stages. Not only those recorded as running:
     # a stage whose process had started (and logged its start) when the host died, but whose
     # start was not committed yet, is pending in the store and is run again too.

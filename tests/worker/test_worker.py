@@ -113,7 +113,10 @@ def test_an_edited_pipeline_file_is_reloaded_and_an_invalid_one_reported(
         lambda: rows(db, "SELECT MAX(version) FROM pipeline_versions WHERE pipeline = 'edit'") == [(2,)],
         what="version 2 to be registered by the worker alone",
     )
-    assert "reloaded pipelines.d/edit.yaml: edit version 2" in worker.output()
+    # the worker logs the reload just after registering it
+    wait_for(
+        lambda: "reloaded pipelines.d/edit.yaml: edit version 2" in worker.output(), what="the reload logged"
+    )
 
 
 SLOW_ONCE = """
